@@ -1,0 +1,89 @@
+"""`python -m vaekit` as a user runs it: help, bad arguments, and a short real run."""
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from vaekit.cli import main
+
+COMMANDS = ["data", "train", "sample", "reconstruct", "interpolate", "evaluate"]
+
+
+@pytest.fixture
+def vaekit(capsys):
+    """Run the CLI in this process (starting Python and torch for each call costs seconds)."""
+
+    def run(*args):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:
+            code = exit.code
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def test_python_dash_m_vaekit_runs():
+    result = subprocess.run([sys.executable, "-m", "vaekit", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert all(command in result.stdout for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(vaekit, command):
+    result = vaekit(command, "--help")
+    assert result.returncode == 0
+    assert f"usage: vaekit {command}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["train", "--epochs", "-1"], "argument --epochs: '-1' is not an integer >= 0"),
+        (["train", "--batch-size", "0"], "argument --batch-size: '0' is not a positive integer"),
+        (["train", "--lr", "fast"], "argument --lr: 'fast' is not a positive number"),
+        (["train", "--head", "gauss"], "argument --head: invalid choice: 'gauss'"),
+        (["sample", "--checkpoint", "nowhere.safetensors"], "checkpoint nowhere.safetensors does not exist"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_one_line_reason(vaekit, args, reason):
+    result = vaekit(*args)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert reason in last
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_folder(vaekit, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = vaekit("train", "--out", str(blocker / "run"), "--epochs", "1")
+    assert result.returncode == 2
+    assert "cannot write to" in result.stderr and "--out" in result.stderr
+
+
+def test_train_then_use_the_model(vaekit, tmp_path):
+    run, figures = tmp_path / "run", tmp_path / "figures"
+    result = vaekit(
+        "train", "--epochs", "2", "--train-limit", "1500", "--test-limit", "500",
+        "--out", str(run), "--figures", str(figures), "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2 and "last batch: total" in lines[0] and "test/image" in lines[0]
+    assert (run / "model.safetensors").exists() and (run / "training.safetensors").exists()
+
+    for command in ("sample", "reconstruct", "interpolate"):
+        result = vaekit(command, "--checkpoint", str(run), "--figures", str(figures))
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "interpolation.png", "loss_curves.png", "reconstructions.png", "samples.png",
+    ]
+    result = vaekit("evaluate", "--checkpoint", str(run))
+    assert result.returncode == 0 and "test negative ELBO:" in result.stdout
+    result = vaekit("interpolate", "--checkpoint", str(run), "--start", "10000")
+    assert result.returncode == 2 and "test image 10000 does not exist" in result.stderr

@@ -1,0 +1,31 @@
+"""environment.yml (conda) and pyproject.toml (pip) must name the same packages."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_and_pyproject_name_the_same_packages():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_names = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    conda_names = set()
+    dependencies = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
+    for line in dependencies.splitlines():
+        match = re.match(r"\s+- ([A-Za-z][\w.-]*)", line)
+        if match and match.group(1) not in ("python", "pip"):
+            conda_names.add(CONDA_NAMES.get(match.group(1), match.group(1)).lower())
+    assert conda_names == pip_names
+
+
+def test_each_conda_dependency_says_why():
+    dependencies = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
+    lines = [l for l in dependencies.splitlines() if re.match(r"\s+- [a-z]", l)]
+    undocumented = [l for l in lines if "#" not in l and not l.strip().startswith(("- python", "- pip"))]
+    assert undocumented == []

@@ -1,0 +1,196 @@
+"""Checkpoints: one safetensors file that rebuilds its own model.
+
+A checkpoint holds the weights (and, for a training checkpoint, the optimizer's
+moments and the random number generators' states) as safetensors tensors, and
+the configuration, history and progress as JSON strings in the safetensors
+header. Loading it parses a JSON header and copies raw tensor bytes: no pickle,
+so no code from the file ever runs. ``torch.load`` is never used.
+
+It is written to a temporary file, flushed to disk and renamed over the old
+one, so a crash or a full disk at any moment leaves either the old checkpoint
+or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from .errors import CheckpointError
+from .model import VAE, VAEConfig
+
+FORMAT = "vaekit"
+FORMAT_VERSION = 1
+MODEL_PREFIX = "model."
+
+# What a pickle-based PyTorch file starts with (checked only once a file is
+# known not to be safetensors, whose first 8 bytes are a length and may match): a zip archive (torch.save since
+# 1.6) or a raw pickle protocol marker.
+PICKLE_SIGNATURES = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+HISTORY_KEYS = {"epochs", "batch_losses"}
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, validated."""
+
+    model: VAE
+    history: dict = field(default_factory=lambda: {"epochs": [], "batch_losses": []})
+    train_config: dict = field(default_factory=dict)
+    # Only in training checkpoints: where training stands, and the tensors
+    # (optimizer moments, generator states) needed to continue exactly.
+    progress: dict = field(default_factory=dict)
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def save(
+    path: str | os.PathLike,
+    model: VAE,
+    history: dict | None = None,
+    train_config: dict | None = None,
+    progress: dict | None = None,
+    state: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write a checkpoint atomically; return its path."""
+    path = Path(path)
+    tensors = {MODEL_PREFIX + name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    for name, tensor in (state or {}).items():
+        tensors[name] = tensor.detach().cpu().contiguous()
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": json.dumps(model.config.to_dict()),
+        "history": json.dumps(history or {"epochs": [], "batch_losses": []}),
+        "train_config": json.dumps(train_config or {}),
+        "progress": json.dumps(progress or {}),
+    }
+    write_atomically(path, safetensors_bytes(tensors, metadata=metadata))
+    return path
+
+
+def write_atomically(path: Path, payload: bytes) -> None:
+    """Replace ``path`` with ``payload`` so that readers see the old or the new file, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        kept = "the previous checkpoint is kept" if path.exists() else "nothing was written"
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {exc.strerror or exc}; {kept}. "
+            "Free some disk space or choose a writable folder (--out)."
+        ) from exc
+
+
+def _read_header(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train one with `python -m vaekit train --out ...`")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        with open(path, "rb") as f:
+            start = f.read(4)
+        if start.startswith(PICKLE_SIGNATURES):
+            raise CheckpointError(
+                f"{path} is a pickle-based PyTorch file (torch.save). vaekit refuses to unpickle files, "
+                "because unpickling can run any code the file contains. Load it yourself only if you trust "
+                "its source, then save it with vaekit.checkpoint.save(...)"
+            ) from None
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint (truncated or corrupt?): {exc}"
+        ) from exc
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a vaekit checkpoint (no 'format: vaekit' in its header)")
+    if metadata.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} has checkpoint format version {metadata.get('format_version')!r}; "
+            f"this vaekit reads version {FORMAT_VERSION}"
+        )
+    return tensors, metadata
+
+
+def _json(metadata: dict[str, str], key: str, path: Path, expected: type):
+    try:
+        value = json.loads(metadata.get(key, "null"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: the {key!r} entry is not valid JSON ({exc})") from exc
+    if not isinstance(value, expected):
+        raise CheckpointError(f"{path}: the {key!r} entry must be a JSON {expected.__name__}")
+    return value
+
+
+def _validate_history(history: dict, path: Path) -> dict:
+    unknown = set(history) - HISTORY_KEYS
+    if unknown:
+        raise CheckpointError(f"{path}: unknown history keys {sorted(unknown)}")
+    epochs = history.setdefault("epochs", [])
+    losses = history.setdefault("batch_losses", [])
+    if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+        raise CheckpointError(f"{path}: history 'epochs' must be a list of objects")
+    for record in epochs:
+        for key, value in record.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise CheckpointError(f"{path}: history value {key!r} must be a number, got {value!r}")
+    if not isinstance(losses, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in losses
+    ):
+        raise CheckpointError(f"{path}: history 'batch_losses' must be a list of numbers")
+    return history
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read and validate a checkpoint; the model comes back ready, in eval mode."""
+    path = Path(path)
+    tensors, metadata = _read_header(path)
+    config = VAEConfig.from_dict(_json(metadata, "config", path, dict))
+    model = VAE(config)
+    expected = model.state_dict()
+    weights = {n[len(MODEL_PREFIX):]: t for n, t in tensors.items() if n.startswith(MODEL_PREFIX)}
+    problems = []
+    for name in sorted(set(expected) - set(weights)):
+        problems.append(f"missing tensor {name!r}")
+    for name in sorted(set(weights) - set(expected)):
+        problems.append(f"unexpected tensor {name!r}")
+    for name in sorted(set(weights) & set(expected)):
+        want, got = expected[name], weights[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            problems.append(
+                f"tensor {name!r} is {got.dtype} {tuple(got.shape)}, the configuration needs "
+                f"{want.dtype} {tuple(want.shape)}"
+            )
+    if problems:
+        raise CheckpointError(f"{path} does not fit its own configuration {config}: " + "; ".join(problems[:5]))
+    if not all(torch.isfinite(t).all() for t in weights.values()):
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf); use an earlier checkpoint")
+    model.load_state_dict(weights)
+    model.to(device).eval()
+    history = _validate_history(_json(metadata, "history", path, dict), path)
+    train_config = _json(metadata, "train_config", path, dict)
+    progress = _json(metadata, "progress", path, dict)
+    state = {n: t for n, t in tensors.items() if not n.startswith(MODEL_PREFIX)}
+    return Checkpoint(model, history, train_config, progress, state)
+
+
+def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
+    """The model of a checkpoint, ready to use: ``vaekit.load("runs/seed/model.safetensors")``."""
+    return load_checkpoint(path, device).model
+

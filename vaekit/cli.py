@@ -1,0 +1,248 @@
+"""``python -m vaekit``: fetch the data, train, sample, reconstruct, interpolate, evaluate.
+
+Every command has ``--help``. Bad arguments, and problems a user can fix (a
+missing file, a corrupt checkpoint, an unwritable folder), end with one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .data import load_mnist
+from .errors import VaekitError
+from .latent import interpolate
+from .model import HEADS, PRESETS, build
+from .plotting import plot_history, plot_images, plot_pairs, save_fig
+from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate
+
+DEFAULT_RUN = Path("runs") / "seed"
+MODEL_FILE = "model.safetensors"  # weights, configuration and history
+TRAINING_FILE = "training.safetensors"  # + Adam's moments and the generators, to resume
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def _natural_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, float, lambda v: v > 0 and v != float("inf"), "a positive number")
+
+
+def _number(text, kind, ok, description):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {description}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {description}")
+    return value
+
+
+def _writable_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".vaekit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise VaekitError(f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with --out") from exc
+    return folder
+
+
+def _model_path(args) -> Path:
+    path = Path(args.checkpoint)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+class EpochLog(Callback):
+    """One line per epoch, comparable with the seed's printout."""
+
+    def on_epoch_end(self, trainer, record):
+        line = (
+            f"epoch {record['epoch']:>3}  last batch: total {record['last_batch_total']:9.1f}  "
+            f"reconstruction {record['last_batch_reconstruction']:9.1f}  latent {record['last_batch_kl']:8.1f}"
+            f"  | train/image {record['train_total']:6.2f} (rec {record['train_reconstruction']:6.2f}, "
+            f"KL {record['train_kl']:5.2f})"
+        )
+        if "test_total" in record:
+            line += f"  | test/image {record['test_total']:6.2f}"
+        from tqdm.auto import tqdm
+
+        tqdm.write(line + f"  | {record['seconds']:.1f} s")  # above the progress bar, not through it
+
+
+# -- commands -----------------------------------------------------------------
+
+
+def cmd_data(args) -> None:
+    from .data import ensure_mnist
+
+    raw = ensure_mnist(args.data)
+    print(f"MNIST verified (SHA-256) in {raw}")
+
+
+def cmd_train(args) -> None:
+    out = _writable_folder(Path(args.out))
+    overrides = {"head": args.head} if args.head else {}
+    if args.latent_size:
+        overrides["latent_size"] = args.latent_size
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        device=args.device,
+        grad_clip=args.grad_clip,
+        checkpoint_every=args.checkpoint_every,
+    )
+    data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+    model = build(args.preset, seed=args.seed, **overrides)
+    training_file = out / TRAINING_FILE
+    callbacks = [EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])
+    trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
+    if args.resume and training_file.exists():
+        trainer.restore(ckpt.load_checkpoint(training_file, trainer.device))
+        print(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
+    elif training_file.exists() and not args.resume:
+        print(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
+    print(
+        f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
+        f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}",
+        flush=True,
+    )
+    try:
+        history = trainer.fit()
+    except KeyboardInterrupt:
+        trainer.save_checkpoint()
+        raise VaekitError(f"interrupted; progress saved in {training_file}: continue with the same command and --resume") from None
+    model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
+    print(f"model saved to {model_path}")
+    if history["epochs"]:
+        print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
+
+
+def cmd_sample(args) -> None:
+    model = ckpt.load(_model_path(args))
+    generator = torch.Generator().manual_seed(args.seed)
+    images = model.sample(args.n, temperature=args.temperature, generator=generator)
+    fig = plot_images(images, nrow=args.nrow, title=f"{args.n} digits decoded from codes drawn from N(0, I)")
+    print(f"samples: {save_fig(fig, args.name, args.figures)}")
+
+
+def cmd_reconstruct(args) -> None:
+    model = ckpt.load(_model_path(args))
+    originals = load_mnist(args.data).test_images[: args.n]
+    fig = plot_pairs(originals, model.reconstruct(originals), title="test digits (top) and their reconstructions")
+    print(f"reconstructions: {save_fig(fig, args.name, args.figures)}")
+
+
+def cmd_interpolate(args) -> None:
+    model = ckpt.load(_model_path(args))
+    test = load_mnist(args.data).test_images
+    for index in (args.start, args.end):
+        if not 0 <= index < len(test):
+            raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(test) - 1}")
+    with torch.no_grad():
+        means, _ = model.encode(test[[args.start, args.end]])
+        codes = interpolate(means[0], means[1], args.steps, args.method)
+        images = torch.sigmoid(model.decode(codes))
+    fig = plot_images(images, nrow=args.steps, title=f"{args.method} interpolation: test digit {args.start} to {args.end}")
+    print(f"interpolation: {save_fig(fig, args.name, args.figures)}")
+
+
+def cmd_evaluate(args) -> None:
+    model = ckpt.load(_model_path(args))
+    test = load_mnist(args.data).test_images
+    result = evaluate(model, test, seed=args.seed)
+    print(
+        f"test negative ELBO: {result['total']:.2f} nats/image "
+        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} images"
+    )
+
+
+# -- the parser ---------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaekit", description="Train and explore a variational autoencoder on MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help):
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        p.add_argument("--data", default=None, help="MNIST folder (default: $VAEKIT_DATA or data/)")
+        return p
+
+    def needs_model(p):
+        p.add_argument("--checkpoint", default=str(DEFAULT_RUN / MODEL_FILE), help="model file or run folder (default: %(default)s)")
+        p.add_argument("--figures", default=None, help="folder for figures (default: figures/)")
+
+    command("data", cmd_data, "fetch MNIST and verify its four files by SHA-256")
+
+    p = command("train", cmd_train, "train a VAE on MNIST")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="seed", help="the model (default: %(default)s, the exact seed)")
+    p.add_argument("--head", choices=HEADS, help="override the coding head: sigma (the seed) or logvar")
+    p.add_argument("--latent-size", type=_positive_int, help="override the code size (default: the preset's, 20)")
+    p.add_argument("--epochs", type=_natural_int, default=TrainConfig.epochs, help="default: %(default)s")
+    p.add_argument("--batch-size", type=_positive_int, default=TrainConfig.batch_size, help="default: %(default)s")
+    p.add_argument("--lr", type=_positive_float, default=TrainConfig.learning_rate, help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--seed", type=_natural_int, default=TrainConfig.seed, help="default: %(default)s")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: %(default)s")
+    p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value (default: no clipping)")
+    p.add_argument("--checkpoint-every", type=_positive_int, help="also save the training state every N steps (default: every epoch)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/training.safetensors")
+    p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images (quick runs)")
+    p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
+    p.add_argument("--out", default=str(DEFAULT_RUN), help="run folder for the checkpoints (default: %(default)s)")
+    p.add_argument("--figures", default=None, help="folder for figures (default: figures/)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+    p = command("sample", cmd_sample, "decode codes drawn from the prior into a grid of new digits")
+    needs_model(p)
+    p.add_argument("--n", type=_positive_int, default=60, help="how many digits (default: %(default)s, the seed's figure)")
+    p.add_argument("--nrow", type=_positive_int, default=10, help="digits per row (default: %(default)s)")
+    p.add_argument("--temperature", type=_positive_float, default=1.0, help="scale of the prior's codes (default: %(default)s)")
+    p.add_argument("--seed", type=_natural_int, default=42, help="default: %(default)s")
+    p.add_argument("--name", default="samples", help="figure name (default: %(default)s)")
+
+    p = command("reconstruct", cmd_reconstruct, "show test digits next to their reconstructions")
+    needs_model(p)
+    p.add_argument("--n", type=_positive_int, default=10, help="how many digits (default: %(default)s)")
+    p.add_argument("--name", default="reconstructions", help="figure name (default: %(default)s)")
+
+    p = command("interpolate", cmd_interpolate, "decode the path between two test digits' codes")
+    needs_model(p)
+    p.add_argument("--start", type=_natural_int, default=0, help="first test image (default: %(default)s, a 7)")
+    p.add_argument("--end", type=_natural_int, default=1, help="last test image (default: %(default)s, a 2)")
+    p.add_argument("--steps", type=int, choices=range(2, 101), default=10, metavar="{2..100}", help="default: %(default)s")
+    p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
+    p.add_argument("--name", default="interpolation", help="figure name (default: %(default)s)")
+
+    p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
+    needs_model(p)
+    p.add_argument("--seed", type=_natural_int, default=0, help="noise seed (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except VaekitError as exc:
+        parser.exit(2, f"vaekit: error: {exc}\n")
+    return 0

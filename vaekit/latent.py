@@ -1,0 +1,56 @@
+"""Walking the code space: interpolation between codes, and encoding many images."""
+
+from __future__ import annotations
+
+import torch
+
+from .model import VAE
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
+    """``steps`` codes from z0 to z1 (both included): (steps, latent_size).
+
+    "linear" follows the straight line. "spherical" (slerp, Shoemake 1985) keeps
+    the norm between the two endpoints' norms: halfway along a straight line
+    between two typical codes the norm shrinks by about 1/sqrt(2), towards the
+    prior's low-density centre, and the decodings there look washed out.
+    """
+    if steps < 2:
+        raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
+    t = torch.linspace(0, 1, steps, device=z0.device, dtype=z0.dtype)[:, None]  # (steps, 1)
+    if method == "linear":
+        return (1 - t) * z0 + t * z1
+    if method != "spherical":
+        raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}")
+    n0, n1 = z0.norm(), z1.norm()
+    cos = torch.clamp(torch.dot(z0 / n0, z1 / n1), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4:  # nearly parallel: slerp tends to lerp
+        return (1 - t) * z0 + t * z1
+    directions = (torch.sin((1 - t) * omega) * (z0 / n0) + torch.sin(t * omega) * (z1 / n1)) / torch.sin(omega)
+    return directions * ((1 - t) * n0 + t * n1)
+
+
+@torch.no_grad()
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The mean code of each image: (N, latent_size), on the CPU."""
+    device = next(model.parameters()).device
+    means = [model.encode(images[i : i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(means)
+
+
+@torch.no_grad()
+def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Average KL of each code dimension over ``images``: (latent_size,), in nats.
+
+    A dimension whose KL is near 0 carries no information about the input (its
+    code is the prior whatever the image): the decoder learns to ignore it, so
+    moving it barely changes the picture.
+    """
+    device = next(model.parameters()).device
+    total = torch.zeros(model.config.latent_size)
+    for i in range(0, len(images), batch_size):
+        mean, scale = model.encode(images[i : i + batch_size].to(device))
+        single = [model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])]
+        total += torch.stack(single)
+    return total / len(images)

@@ -1,0 +1,100 @@
+"""Figures: image grids, loss curves, interpolation strips, and ``save_fig``.
+
+Everything renders with matplotlib's Agg backend objects (``Figure``), so it
+works the same in a terminal, a test and a notebook, and never touches pyplot's
+global state.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+SIDE = 28  # MNIST images are 28 x 28
+FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
+
+
+def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
+    """(N, 784) or (N, 28, 28) intensities in [0, 1] -> one (H, W) float array."""
+    images = images.detach().cpu().float().reshape(-1, 1, SIDE, SIDE)
+    grid = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
+    return grid[0].numpy()
+
+
+def plot_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, scale: float = 0.6) -> Figure:
+    """A grid of digits, ``nrow`` per row, white gaps between them."""
+    grid = image_grid(images, nrow)
+    height, width = grid.shape
+    fig = Figure(figsize=(scale * width / SIDE, scale * height / SIDE + (0.4 if title else 0)))
+    ax = fig.add_subplot()
+    ax.imshow(grid, cmap="binary_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def plot_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, title: str | None = None) -> Figure:
+    """Originals on the top row, their reconstructions underneath."""
+    n = len(originals)
+    return plot_images(torch.cat([originals.reshape(n, -1), reconstructions.reshape(n, -1)]), nrow=n, title=title)
+
+
+def smooth(values: list[float], weight: float = 0.98) -> np.ndarray:
+    """Exponential moving average, bias-corrected like Adam's so the start is not dragged to 0."""
+    out, average = np.empty(len(values)), 0.0
+    for i, v in enumerate(values):
+        average = weight * average + (1 - weight) * v
+        out[i] = average / (1 - weight ** (i + 1))
+    return out
+
+
+def plot_history(history: dict, fig: Figure | None = None) -> Figure:
+    """Loss per epoch (train and test: total, reconstruction, KL) and the smoothed per-step loss."""
+    fig = fig or Figure(figsize=(10, 3.6))
+    fig.clear()
+    steps_ax, epochs_ax = fig.subplots(1, 2)
+    losses = history.get("batch_losses", [])
+    if losses:
+        steps_ax.plot(losses, color="0.8", linewidth=0.6, label="each step")
+        steps_ax.plot(smooth(losses), color="C0", label="smoothed")
+        low, high = np.percentile(losses, [0.5, 99]) if len(losses) > 20 else (min(losses), max(losses))
+        steps_ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low) + 1e-6)
+    steps_ax.set(xlabel="step", ylabel="negative ELBO (nats / image)", title="Training, step by step")
+    epochs = history.get("epochs", [])
+    x = [r["epoch"] + 1 for r in epochs]
+    for i, term in enumerate(("total", "reconstruction", "kl")):
+        label = "KL" if term == "kl" else term
+        epochs_ax.plot(x, [r[f"train_{term}"] for r in epochs], "o-", color=f"C{i}", label=f"train {label}", markersize=3)
+        if epochs and f"test_{term}" in epochs[0]:
+            epochs_ax.plot(x, [r[f"test_{term}"] for r in epochs], "s--", color=f"C{i}", label=f"test {label}", markersize=3)
+    epochs_ax.set(xlabel="epoch", ylabel="nats / image", title="Per epoch")
+    for ax in (steps_ax, epochs_ax):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes (for an ``ipywidgets.Image``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_fig(fig: Figure, name: str, folder: str | os.PathLike | None = None, dpi: int = 150) -> Path:
+    """Save ``fig`` as ``<folder>/<name>.png`` (default folder: ``figures/`` or $VAEKIT_FIGURES)."""
+    folder = Path(folder) if folder is not None else FIGURES
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path

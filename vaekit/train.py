@@ -1,0 +1,318 @@
+"""The training loop: small, deterministic, and silent.
+
+The trainer owns the loop and nothing else. It reports through callbacks
+(``on_batch_end``, ``on_epoch_end``) and a history; the progress bar, the live
+loss plot and the command line's log are all callbacks. With the same seed it
+gives the same numbers on the CPU, and a run resumed from a training
+checkpoint continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .data import shuffled_batches
+from .errors import CheckpointError, TrainingError
+from .model import VAE
+
+EVAL_BATCH_SIZE = 1000
+
+
+@dataclass
+class TrainConfig:
+    """The seed's schedule by default: Adam at 1e-3, batches of 150, 50 epochs."""
+
+    epochs: int = 50
+    batch_size: int = 150
+    learning_rate: float = 1e-3
+    seed: int = 42  # shuffling and the reparameterisation noise
+    device: str = "auto"  # "auto" takes CUDA, then Apple's MPS, then the CPU
+    grad_clip: float | None = None  # max gradient norm; None = no clipping (the seed)
+    checkpoint_every: int | None = None  # steps between training checkpoints; None = every epoch
+
+    def __post_init__(self):
+        checks = [
+            ("epochs", self.epochs, 0),
+            ("batch_size", self.batch_size, 1),
+        ]
+        for name, value, least in checks:
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise TrainingError(f"{name} must be an integer >= {least}, got {value!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise TrainingError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise TrainingError(f"grad_clip must be a positive number, got {self.grad_clip!r}")
+        if self.checkpoint_every is not None and (not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1):
+            raise TrainingError(f"checkpoint_every must be a positive number of steps, got {self.checkpoint_every!r}")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise TrainingError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA if present, then Apple's MPS, else the CPU; or exactly the device asked for."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise TrainingError("--device mps was asked for, but this PyTorch has no MPS backend; use --device cpu or auto")
+    return torch.device(name)
+
+
+class Callback:
+    """Override what you need; the trainer calls these hooks in this order."""
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, batch_loss: float) -> None:
+        """``batch_loss``: the step's negative ELBO per image, before the update."""
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        """``record``: the epoch's line of the history (see ``Trainer._end_epoch``)."""
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+@torch.no_grad()
+def evaluate(model: VAE, images: torch.Tensor, seed: int = 0, batch_size: int = EVAL_BATCH_SIZE) -> dict:
+    """Negative ELBO on ``images`` in nats per image, with one code sampled per image.
+
+    The noise is seeded, so the same model and images give the same number.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    reconstruction = kl = 0.0
+    for start in range(0, len(images), batch_size):
+        loss = model.loss(images[start : start + batch_size].to(device), generator)
+        reconstruction += loss.reconstruction.item()
+        kl += loss.kl.item()
+    model.train(was_training)
+    n = len(images)
+    return {"total": (reconstruction + kl) / n, "reconstruction": reconstruction / n, "kl": kl / n}
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    # One generator per epoch, derived from the seed, so that a run resumed in
+    # the middle of an epoch sees the same permutation without storing it.
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+class Trainer:
+    """Trains a VAE on in-memory images; ``fit`` is the usual way in."""
+
+    def __init__(
+        self,
+        model: VAE,
+        train_images: torch.Tensor,
+        test_images: torch.Tensor | None = None,
+        config: TrainConfig | None = None,
+        callbacks: list[Callback] | tuple = (),
+        checkpoint_path: str | Path | None = None,
+    ):
+        self.config = config = config or TrainConfig()
+        if len(train_images) < config.batch_size:
+            raise TrainingError(
+                f"batch size {config.batch_size} is larger than the {len(train_images)} training images"
+            )
+        self.device = pick_device(config.device)
+        self.model = model.to(self.device)
+        self.train_images = train_images.to(self.device)
+        self.test_images = None if test_images is None else test_images.to(self.device)
+        self.callbacks = list(callbacks)
+        self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.history: dict = {"epochs": [], "batch_losses": []}
+        self.epoch = 0  # the epoch in progress (or the next one)
+        self.step = 0  # steps done in that epoch
+        self._sums = {"total": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0}
+        self.stop_requested = False
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_images) // self.config.batch_size
+
+    # -- the loop -----------------------------------------------------------
+
+    def fit(self) -> dict:
+        """Train until ``config.epochs`` are done; return the history."""
+        self.model.train()
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        while self.epoch < self.config.epochs and not self.stop_requested:
+            batches = shuffled_batches(len(self.train_images), self.config.batch_size, _epoch_generator(self.config.seed, self.epoch))
+            start = time.perf_counter()
+            while self.step < len(batches) and not self.stop_requested:
+                batch = self.train_images[batches[self.step].to(self.device)]
+                self._train_step(batch)
+                every = self.config.checkpoint_every
+                if every and self.step % every == 0 and self.step < len(batches):
+                    self.save_checkpoint()
+            if self.step == len(batches):
+                self._end_epoch(batch, time.perf_counter() - start)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def _train_step(self, batch: torch.Tensor) -> None:
+        loss = self.model.loss(batch, self.noise)
+        total = loss.total
+        value = total.item()
+        if not math.isfinite(value):
+            kept = (
+                f"the last good checkpoint {self.checkpoint_path} is kept"
+                if self.checkpoint_path is not None and self.checkpoint_path.exists()
+                else "no checkpoint was written"
+            )
+            raise TrainingError(
+                f"the loss became {value} at epoch {self.epoch}, step {self.step}; {kept}. "
+                "The seed's sigma head is prone to this: try the log-variance head (--head logvar), "
+                "a lower learning rate, or gradient clipping (--grad-clip 100)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        n = len(batch)
+        self._sums["total"] += value
+        self._sums["reconstruction"] += loss.reconstruction.item()
+        self._sums["kl"] += loss.kl.item()
+        self._sums["images"] += n
+        self.step += 1
+        self.history["batch_losses"].append(value / n)
+        for cb in self.callbacks:
+            cb.on_batch_end(self, value / n)
+
+    def _end_epoch(self, last_batch: torch.Tensor, seconds: float) -> None:
+        # The seed's printed line: the loss of the epoch's last batch, summed
+        # over its images, computed after the last update with fresh noise.
+        with torch.no_grad():
+            last = self.model.loss(last_batch, self.noise)
+        n = self._sums["images"]
+        record = {
+            "epoch": self.epoch,
+            "train_total": self._sums["total"] / n,
+            "train_reconstruction": self._sums["reconstruction"] / n,
+            "train_kl": self._sums["kl"] / n,
+            "last_batch_total": last.total.item(),
+            "last_batch_reconstruction": last.reconstruction.item(),
+            "last_batch_kl": last.kl.item(),
+            "seconds": seconds,
+        }
+        if self.test_images is not None:
+            test = evaluate(self.model, self.test_images)
+            self.model.train()
+            record.update({f"test_{k}": v for k, v in test.items()})
+        self.history["epochs"].append(record)
+        self.epoch += 1
+        self.step = 0
+        self._sums = {"total": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0}
+        if self.checkpoint_path is not None:
+            self.save_checkpoint()
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, record)
+
+    # -- checkpoints --------------------------------------------------------
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write everything needed to continue exactly: weights, Adam, generators, progress."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        state = {"rng.noise": self.noise.get_state()}
+        optimizer_state = self.optimizer.state_dict()
+        for index, moments in optimizer_state["state"].items():
+            for key, tensor in moments.items():
+                state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
+        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums}
+        return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state)
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        """Continue from a training checkpoint written by ``save_checkpoint``."""
+        progress = checkpoint.progress
+        if not {"epoch", "step", "sums"} <= set(progress) or "rng.noise" not in checkpoint.state:
+            raise CheckpointError("this checkpoint holds weights only, not the training state needed to resume")
+        saved = TrainConfig.from_dict(checkpoint.train_config)
+        for name in ("batch_size", "learning_rate", "seed"):
+            if getattr(saved, name) != getattr(self.config, name):
+                raise CheckpointError(
+                    f"cannot resume: the checkpoint was trained with {name}={getattr(saved, name)!r}, "
+                    f"this run asks for {getattr(self.config, name)!r}"
+                )
+        if checkpoint.model.config != self.model.config:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint's model is {checkpoint.model.config}, this run builds {self.model.config}"
+            )
+        self.model.load_state_dict(checkpoint.model.state_dict())
+        self.model.train()
+        optimizer_state = self.optimizer.state_dict()
+        for index in range(len(optimizer_state["param_groups"][0]["params"])):
+            prefix = f"optimizer.{index}."
+            moments = {k[len(prefix):]: t for k, t in checkpoint.state.items() if k.startswith(prefix)}
+            if moments:
+                optimizer_state["state"][index] = moments
+        self.optimizer.load_state_dict(optimizer_state)
+        self.noise.set_state(checkpoint.state["rng.noise"])
+        self.history = checkpoint.history
+        self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
+        self._sums = dict(progress["sums"])
+
+
+def fit(
+    model: VAE,
+    train_images: torch.Tensor,
+    test_images: torch.Tensor | None = None,
+    config: TrainConfig | None = None,
+    callbacks: list[Callback] | tuple = (),
+    checkpoint_path: str | Path | None = None,
+    resume: bool = False,
+) -> dict:
+    """Train ``model`` and return its history.
+
+    With ``checkpoint_path``, a training checkpoint is written after every
+    epoch (and every ``config.checkpoint_every`` steps); with ``resume=True``
+    and an existing checkpoint there, training continues from it.
+    """
+    trainer = Trainer(model, train_images, test_images, config, callbacks, checkpoint_path)
+    if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
+        trainer.restore(ckpt.load_checkpoint(checkpoint_path, trainer.device))
+    return trainer.fit()
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over all steps (``tqdm.auto``: a widget in notebooks, text in a terminal)."""
+
+    def __init__(self, **tqdm_kwargs):
+        self.tqdm_kwargs = tqdm_kwargs
+        self.bar = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        total = trainer.config.epochs * trainer.steps_per_epoch
+        done = trainer.epoch * trainer.steps_per_epoch + trainer.step
+        self.bar = tqdm(total=total, initial=done, unit="step", **self.tqdm_kwargs)
+
+    def on_batch_end(self, trainer: Trainer, batch_loss: float) -> None:
+        self.bar.set_description(f"epoch {trainer.epoch + 1}/{trainer.config.epochs}", refresh=False)
+        self.bar.set_postfix(loss=f"{batch_loss:.1f}", refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.bar.close()
