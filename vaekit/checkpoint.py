@@ -13,8 +13,11 @@ or the new one, never half of one.
 
 from __future__ import annotations
 
+import glob
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +38,12 @@ MODEL_PREFIX = "model."
 PICKLE_SIGNATURES = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 HISTORY_KEYS = {"epochs", "batch_losses"}
+PROGRESS_KEYS = {"epoch", "step", "sums", "train_images"}
+SUMS_KEYS = {"total", "reconstruction", "kl", "images"}
+# Training-state tensors: Adam's moments per parameter (numbered as in
+# ``model.parameters()``) and the reparameterisation noise generator's state.
+OPTIMIZER_TENSOR = re.compile(r"optimizer\.(\d+)\.(step|exp_avg|exp_avg_sq)")
+NOISE_STATE = "rng.noise"
 
 
 @dataclass
@@ -48,6 +57,7 @@ class Checkpoint:
     # (optimizer moments, generator states) needed to continue exactly.
     progress: dict = field(default_factory=dict)
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    path: Path | None = None  # where it was read from, for error messages
 
 
 def save(
@@ -75,11 +85,37 @@ def save(
     return path
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files that killed writers left next to ``path``.
+
+    A process killed while writing (SIGKILL, power loss) leaves its
+    ``.NAME.PID.tmp`` behind; the checkpoint itself is intact, but each such
+    file is as large as a checkpoint. A file whose writer is still alive is
+    left alone.
+    """
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def write_atomically(path: Path, payload: bytes) -> None:
     """Replace ``path`` with ``payload`` so that readers see the old or the new file, never a mix."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
         with open(tmp, "wb") as f:
             f.write(payload)
             f.flush()
@@ -157,11 +193,68 @@ def _validate_history(history: dict, path: Path) -> dict:
     return history
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _validate_progress(progress: dict, path: Path) -> dict:
+    """Where a training checkpoint stands: empty for a weights-only checkpoint."""
+    if not progress:
+        return progress
+    problems = [f"unknown key {key!r}" for key in sorted(set(progress) - PROGRESS_KEYS)]
+    problems += [f"missing key {key!r}" for key in sorted({"epoch", "step", "sums"} - set(progress))]
+    for key in ("epoch", "step", "train_images"):
+        if key in progress and not _is_count(progress[key]):
+            problems.append(f"{key} must be an integer >= 0, got {progress[key]!r}")
+    sums = progress.get("sums", {})
+    if not isinstance(sums, dict) or set(sums) != SUMS_KEYS:
+        problems.append(f"sums must be an object with the keys {sorted(SUMS_KEYS)}")
+    elif not (all(_is_number(sums[k]) for k in ("total", "reconstruction", "kl")) and _is_count(sums["images"])):
+        problems.append(f"sums must hold finite numbers and an image count, got {sums!r}")
+    if problems:
+        raise CheckpointError(f"{path}: invalid training progress: " + "; ".join(problems[:5]))
+    return progress
+
+
+def _validate_training_state(state: dict[str, torch.Tensor], model: VAE, path: Path) -> None:
+    """Adam's moments must match the parameters one to one; the noise state must be bytes."""
+    parameters = list(model.parameters())
+    problems, moments = [], {}
+    for name, tensor in sorted(state.items()):
+        if name == NOISE_STATE:
+            if tensor.dtype != torch.uint8 or tensor.dim() != 1:
+                problems.append(f"{name!r} must be a 1-D uint8 generator state, got {tensor.dtype} {tuple(tensor.shape)}")
+            continue
+        match = OPTIMIZER_TENSOR.fullmatch(name)
+        if match is None or int(match[1]) >= len(parameters):
+            problems.append(f"unexpected tensor {name!r}")
+            continue
+        index, key = int(match[1]), match[2]
+        moments.setdefault(index, set()).add(key)
+        want = () if key == "step" else tuple(parameters[index].shape)
+        if tensor.dtype != torch.float32 or tuple(tensor.shape) != want:
+            problems.append(f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}, expected torch.float32 {want}")
+        elif not torch.isfinite(tensor).all() or (key != "exp_avg" and (tensor < 0).any()):
+            problems.append(f"tensor {name!r} holds values Adam never produces (non-finite or negative)")
+    for index, keys in sorted(moments.items()):
+        if keys != {"step", "exp_avg", "exp_avg_sq"}:
+            problems.append(f"optimizer state of parameter {index} lacks {sorted({'step', 'exp_avg', 'exp_avg_sq'} - keys)}")
+    if problems:
+        raise CheckpointError(f"{path}: invalid training state: " + "; ".join(problems[:5]))
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Read and validate a checkpoint; the model comes back ready, in eval mode."""
     path = Path(path)
     tensors, metadata = _read_header(path)
-    config = VAEConfig.from_dict(_json(metadata, "config", path, dict))
+    try:
+        config = VAEConfig.from_dict(_json(metadata, "config", path, dict))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
     model = VAE(config)
     expected = model.state_dict()
     weights = {n[len(MODEL_PREFIX):]: t for n, t in tensors.items() if n.startswith(MODEL_PREFIX)}
@@ -185,9 +278,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     model.to(device).eval()
     history = _validate_history(_json(metadata, "history", path, dict), path)
     train_config = _json(metadata, "train_config", path, dict)
-    progress = _json(metadata, "progress", path, dict)
+    progress = _validate_progress(_json(metadata, "progress", path, dict), path)
     state = {n: t for n, t in tensors.items() if not n.startswith(MODEL_PREFIX)}
-    return Checkpoint(model, history, train_config, progress, state)
+    _validate_training_state(state, model, path)
+    return Checkpoint(model, history, train_config, progress, state, path)
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:

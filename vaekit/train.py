@@ -176,13 +176,8 @@ class Trainer:
         total = loss.total
         value = total.item()
         if not math.isfinite(value):
-            kept = (
-                f"the last good checkpoint {self.checkpoint_path} is kept"
-                if self.checkpoint_path is not None and self.checkpoint_path.exists()
-                else "no checkpoint was written"
-            )
             raise TrainingError(
-                f"the loss became {value} at epoch {self.epoch}, step {self.step}; {kept}. "
+                f"the loss became {value} at epoch {self.epoch}, step {self.step}; {self._kept()}. "
                 "The seed's sigma head is prone to this: try the log-variance head (--head logvar), "
                 "a lower learning rate, or gradient clipping (--grad-clip 100)"
             )
@@ -200,6 +195,11 @@ class Trainer:
         self.history["batch_losses"].append(value / n)
         for cb in self.callbacks:
             cb.on_batch_end(self, value / n)
+
+    def _kept(self) -> str:
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            return f"the last good checkpoint {self.checkpoint_path} is kept"
+        return "no checkpoint was written"
 
     def _end_epoch(self, last_batch: torch.Tensor, seconds: float) -> None:
         # The seed's printed line: the loss of the epoch's last batch, summed
@@ -235,20 +235,32 @@ class Trainer:
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Write everything needed to continue exactly: weights, Adam, generators, progress."""
         path = Path(path) if path is not None else self.checkpoint_path
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            # A finite loss can still be followed by an update to inf or NaN;
+            # never replace a good checkpoint with weights that cannot be loaded.
+            raise TrainingError(
+                f"the weights became non-finite at epoch {self.epoch}, step {self.step}; {self._kept()}. "
+                "Try a lower learning rate or gradient clipping (--grad-clip 100)"
+            )
         state = {"rng.noise": self.noise.get_state()}
         optimizer_state = self.optimizer.state_dict()
         for index, moments in optimizer_state["state"].items():
             for key, tensor in moments.items():
                 state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
-        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums}
+        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images)}
         return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
         """Continue from a training checkpoint written by ``save_checkpoint``."""
-        progress = checkpoint.progress
-        if not {"epoch", "step", "sums"} <= set(progress) or "rng.noise" not in checkpoint.state:
-            raise CheckpointError("this checkpoint holds weights only, not the training state needed to resume")
-        saved = TrainConfig.from_dict(checkpoint.train_config)
+        # load_checkpoint has validated the progress and the tensors' names,
+        # shapes and dtypes; what is checked here depends on this run.
+        progress, where = checkpoint.progress, checkpoint.path or "the checkpoint"
+        if not progress or "rng.noise" not in checkpoint.state:
+            raise CheckpointError(f"{where} holds weights only, not the training state needed to resume")
+        try:
+            saved = TrainConfig.from_dict(checkpoint.train_config)
+        except TrainingError as exc:
+            raise CheckpointError(f"{where}: invalid train_config: {exc}") from None
         for name in ("batch_size", "learning_rate", "seed"):
             if getattr(saved, name) != getattr(self.config, name):
                 raise CheckpointError(
@@ -256,8 +268,24 @@ class Trainer:
                     f"this run asks for {getattr(self.config, name)!r}"
                 )
         if checkpoint.model.config != self.model.config:
+            ours, theirs = self.model.config.to_dict(), checkpoint.model.config.to_dict()
+            differences = ", ".join(f"{k}={theirs[k]!r} (this run: {ours[k]!r})" for k in ours if ours[k] != theirs[k])
             raise CheckpointError(
-                f"cannot resume: the checkpoint's model is {checkpoint.model.config}, this run builds {self.model.config}"
+                f"cannot resume: the checkpoint's model has {differences}; "
+                "resume with the same --preset, --head and --latent-size as the run that wrote it"
+            )
+        if progress.get("train_images", len(self.train_images)) != len(self.train_images):
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was trained on {progress['train_images']:,} images, "
+                f"this run has {len(self.train_images):,} (use the same --train-limit)"
+            )
+        if progress["step"] >= self.steps_per_epoch:
+            raise CheckpointError(f"{where}: step {progress['step']} is past the end of an epoch ({self.steps_per_epoch} steps)")
+        noise = checkpoint.state["rng.noise"]
+        if noise.shape != self.noise.get_state().shape:
+            raise CheckpointError(
+                f"cannot resume: {where} holds a random generator state for another kind of device than "
+                f"{self.device.type}; resume on the device it was trained on (--device)"
             )
         self.model.load_state_dict(checkpoint.model.state_dict())
         self.model.train()
