@@ -1,0 +1,197 @@
+"""`python -m vaekit train` killed with SIGKILL at random moments resumes and ends bit-identical.
+
+Each round starts the CLI in a subprocess with ``--resume`` and kills it
+(SIGKILL: no handler, no cleanup) either at a random moment of training or
+while a checkpoint is being written (on a simulated slow disk, so that the
+moment is wide enough to hit). After every kill the checkpoint on disk must
+load, must hold every epoch the killed process reported as done, and must lie
+exactly on the trajectory of an uninterrupted run. The last round runs to the
+end; its weights, Adam moments and history must equal the uninterrupted run's
+bit for bit.
+
+A longer soak is the same test with more kills and epochs:
+``VAEKIT_KILLS=30 VAEKIT_KILL_EPOCHS=20 pytest tests/test_resume_after_kill.py -s``.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vaekit import checkpoint
+from vaekit.cli import MODEL_FILE, TRAINING_FILE, main
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLS = int(os.environ.get("VAEKIT_KILLS", "6"))
+EPOCHS = int(os.environ.get("VAEKIT_KILL_EPOCHS", "5"))
+SEED = int(os.environ.get("VAEKIT_KILL_SEED", random.randrange(10**6)))
+# 10 steps an epoch on 1,500 images; a training checkpoint every 2 steps.
+TRAIN_ARGS = [
+    "train", "--train-limit", "1500", "--test-limit", "300", "--epochs", str(EPOCHS),
+    "--checkpoint-every", "2", "--seed", "0", "--no-progress",
+]  # fmt: skip
+THREADS = 1  # the same in every process: a different split of the work may round differently
+SLOW_FSYNC_S = 0.2
+ANYTIME_DELAY_S = 1.0  # the longest a round trains before its kill: keeps the run from ending early
+STARTUP_TIMEOUT_S = 120
+
+# The child: the real CLI, with torch's thread count pinned and, for the
+# mid-write rounds, a disk whose fsync takes SLOW_FSYNC_S.
+LAUNCHER = """
+import os, runpy, sys, time
+import torch
+torch.set_num_threads(int(os.environ["VAEKIT_THREADS"]))
+slow = float(os.environ.get("VAEKIT_SLOW_FSYNC_S", "0"))
+if slow:
+    real_fsync = os.fsync
+    def slow_fsync(fd):
+        time.sleep(slow)
+        real_fsync(fd)
+    os.fsync = slow_fsync
+sys.argv = ["vaekit", *sys.argv[1:]]
+runpy.run_module("vaekit", run_name="__main__", alter_sys=True)
+"""
+
+
+class Child:
+    """One `vaekit train --resume` process, its output read by a thread."""
+
+    def __init__(self, out: Path, figures: Path, slow_fsync_s: float = 0.0):
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "VAEKIT_THREADS": str(THREADS),
+            "VAEKIT_SLOW_FSYNC_S": str(slow_fsync_s),
+        }
+        args = [*TRAIN_ARGS, "--resume", "--out", str(out), "--figures", str(figures)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self.lines: list[str] = []
+        self.training = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("training "):
+                self.training.set()
+        self.training.set()  # ended without training: stop waiting
+
+    def kill(self) -> bool:
+        """SIGKILL; False if the process had already ended by itself."""
+        if self.process.poll() is not None:
+            self.wait()
+            return False
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.wait()
+        return True
+
+    def wait(self, timeout: float = 300) -> int:
+        code = self.process.wait(timeout)
+        self.reader.join(timeout)
+        return code
+
+    def temporary(self, folder: Path) -> Path:
+        """The file this process writes a checkpoint to before renaming it (see checkpoint.write_atomically)."""
+        return folder / f".{TRAINING_FILE}.{self.process.pid}.tmp"
+
+    @property
+    def epochs_reported(self) -> list[int]:
+        # EpochLog prints an epoch's line after its checkpoint is on disk.
+        return [int(line.split()[1]) for line in self.lines if line.startswith("epoch ")]
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f".{TRAINING_FILE}.*.tmp"))
+
+
+def _without_seconds(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in records]
+
+
+def _assert_same_tensors(a: Path, b: Path) -> None:
+    left, right = load_file(a), load_file(b)
+    assert sorted(left) == sorted(right)
+    different = [name for name in left if not torch.equal(left[name], right[name])]
+    assert different == [], f"{a} and {b} differ in {different}"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The same command run once without interruption, in this process with the same thread count."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        assert main([*TRAIN_ARGS, "--out", str(folder / "run"), "--figures", str(folder / "figures")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return folder / "run", checkpoint.load_checkpoint(folder / "run" / TRAINING_FILE).history
+
+
+def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted, tmp_path):
+    reference_run, reference = uninterrupted
+    run, figures = tmp_path / "run", tmp_path / "figures"
+    steps_per_epoch = len(reference["batch_losses"]) // EPOCHS
+    rng = random.Random(SEED)
+    context = f"(VAEKIT_KILL_SEED={SEED})"
+    kills = kills_mid_write = 0
+    done_before = -1  # steps the checkpoint on disk had reached before this round
+    while kills < KILLS:
+        mid_write = kills % 2 == 1
+        child = Child(run, figures, SLOW_FSYNC_S if mid_write else 0.0)
+        assert child.training.wait(STARTUP_TIMEOUT_S), f"no training started {context}"
+        if mid_write:
+            # Kill within SLOW_FSYNC_S or so of a temporary file appearing: mostly
+            # while it is written and synced, sometimes just after the rename.
+            deadline = time.monotonic() + 30
+            while not child.temporary(run).exists() and child.process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 1.5 * SLOW_FSYNC_S))
+        else:
+            time.sleep(rng.uniform(0, ANYTIME_DELAY_S))
+        if not child.kill():
+            break  # training ended before the kill: nothing left to interrupt
+        kills += 1
+        kills_mid_write += child.temporary(run).exists()
+
+        path = run / TRAINING_FILE
+        if not path.exists():
+            assert child.epochs_reported == [], context
+            continue
+        saved = checkpoint.load_checkpoint(path)  # always loadable
+        done = saved.progress["epoch"] * steps_per_epoch + saved.progress["step"]
+        assert done >= done_before, f"the checkpoint went back from step {done_before} to {done} {context}"
+        done_before = done
+        epochs = saved.history["epochs"]
+        assert set(child.epochs_reported) <= {r["epoch"] for r in epochs}, f"a reported epoch was lost {context}"
+        assert len(epochs) == saved.progress["epoch"]
+        # On the uninterrupted run's trajectory, step for step:
+        assert saved.history["batch_losses"] == reference["batch_losses"][:done], context
+        assert _without_seconds(epochs) == _without_seconds(reference["epochs"][: len(epochs)]), context
+
+    final = Child(run, figures)
+    assert final.wait() == 0, "\n".join(final.lines[-5:])
+    assert _temporaries(run) == []  # the killed writers' leftovers were cleaned up
+
+    _assert_same_tensors(run / MODEL_FILE, reference_run / MODEL_FILE)
+    _assert_same_tensors(run / TRAINING_FILE, reference_run / TRAINING_FILE)
+    history = checkpoint.load_checkpoint(run / MODEL_FILE).history
+    assert history["batch_losses"] == reference["batch_losses"]
+    assert _without_seconds(history["epochs"]) == _without_seconds(reference["epochs"])
+    assert kills >= min(KILLS, 4), f"only {kills} kills landed before training ended {context}"
+    assert kills_mid_write >= 1, f"no kill landed during a checkpoint write {context}"
+    print(
+        f"\nkills: {kills} ({kills_mid_write} during a checkpoint write), all resumed, 0 epochs lost, "
+        f"final weights bit-identical {context}"
+    )
