@@ -1,9 +1,12 @@
 """Checkpoints round-trip exactly and refuse anything that is not a vaekit safetensors file."""
 
 import json
+import os
 import pickle
+import re
 import resource
 import signal
+import subprocess
 
 import pytest
 import torch
@@ -130,3 +133,114 @@ def _rewrite(path, metadata):
     from safetensors.torch import load_file
 
     save_file(load_file(path), path, metadata=metadata)
+
+
+TINY = {"hidden_sizes": (16,), "latent_size": 4}  # the same code paths, a 300th of the bytes to write
+
+
+@pytest.fixture(scope="module")
+def training_checkpoint(tmp_path_factory):
+    """A real training checkpoint after 2 steps: weights, Adam's moments, the noise generator, progress."""
+    from vaekit import TrainConfig, Trainer
+
+    path = tmp_path_factory.mktemp("training") / "training.safetensors"
+    images = torch.rand(300, 784, generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(build("seed", seed=0, **TINY), images, config=TrainConfig(epochs=1, batch_size=100, seed=0))
+    trainer.fit()
+    trainer.step = 1  # as if saved mid-epoch
+    trainer.save_checkpoint(path)
+    return path
+
+
+def _change_training_checkpoint(source, target, metadata=None, tensors=None):
+    from safetensors.torch import load_file
+
+    save_file({**load_file(source), **(tensors or {})}, target, metadata={**_header(source), **(metadata or {})})
+    return target
+
+
+@pytest.mark.parametrize(
+    "progress, message",
+    [
+        ({"epoch": -1}, "epoch must be an integer >= 0, got -1"),
+        ({"step": "3"}, "step must be an integer >= 0, got '3'"),
+        ({"sums": {"total": 1.0}}, "sums must be an object with the keys"),
+        ({"sums": {"total": float("nan"), "reconstruction": 0.0, "kl": 0.0, "images": 0}}, "finite numbers"),
+        ({"learning_rate_now": 0.1}, "unknown key 'learning_rate_now'"),
+    ],
+)
+def test_bad_training_progress_is_a_clear_error(training_checkpoint, tmp_path, progress, message):
+    good = json.loads(_header(training_checkpoint)["progress"])
+    path = _change_training_checkpoint(training_checkpoint, tmp_path / "t.safetensors", {"progress": json.dumps({**good, **progress})})
+    with pytest.raises(CheckpointError, match=f"{path}: invalid training progress: .*{re.escape(message)}"):
+        checkpoint.load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "tensors, message",
+    [
+        ({"optimizer.0.exp_avg": torch.zeros(3, 3)}, "'optimizer.0.exp_avg' is torch.float32 (3, 3), expected torch.float32 (16, 784)"),
+        ({"optimizer.1.exp_avg_sq": torch.zeros(16, dtype=torch.float64)}, "'optimizer.1.exp_avg_sq' is torch.float64"),
+        ({"optimizer.2.exp_avg_sq": -torch.ones(4, 16)}, "values Adam never produces"),
+        ({"optimizer.0.step": torch.tensor(float("inf"))}, "values Adam never produces"),
+        ({"optimizer.99.exp_avg": torch.zeros(1)}, "unexpected tensor 'optimizer.99.exp_avg'"),
+        ({"optimizer.0.momentum_buffer": torch.zeros(16, 784)}, "unexpected tensor 'optimizer.0.momentum_buffer'"),
+        ({"rng.noise": torch.zeros(5056)}, "'rng.noise' must be a 1-D uint8 generator state"),
+        ({"hook": torch.zeros(1)}, "unexpected tensor 'hook'"),
+    ],
+)
+def test_bad_training_tensors_are_a_clear_error(training_checkpoint, tmp_path, tensors, message):
+    path = _change_training_checkpoint(training_checkpoint, tmp_path / "t.safetensors", tensors=tensors)
+    with pytest.raises(CheckpointError, match=f"{path}: invalid training state: .*{re.escape(message)}"):
+        checkpoint.load_checkpoint(path)
+
+
+def test_a_parameter_without_all_its_adam_moments_is_refused(training_checkpoint, tmp_path):
+    from safetensors.torch import load_file
+
+    tensors = load_file(training_checkpoint)
+    del tensors["optimizer.3.exp_avg_sq"]
+    save_file(tensors, tmp_path / "t.safetensors", metadata=_header(training_checkpoint))
+    with pytest.raises(CheckpointError, match=r"optimizer state of parameter 3 lacks \['exp_avg_sq'\]"):
+        checkpoint.load_checkpoint(tmp_path / "t.safetensors")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"metadata": {"train_config": json.dumps({"batch_size": 0})}}, "invalid train_config: batch_size must be an integer >= 1"),
+        ({"metadata": {"train_config": json.dumps({"batch_size": 100, "seed": 0, "learning_rate": 0.01})}},
+         "trained with learning_rate=0.01, this run asks for 0.001"),
+        ({"tensors": {"rng.noise": torch.zeros(16, dtype=torch.uint8)}}, "random generator state for another kind of device than cpu"),
+        ({"progress": {"step": 3}}, "step 3 is past the end of an epoch (3 steps)"),
+        ({"progress": {"train_images": 60_000}}, "trained on 60,000 images, this run has 300 (use the same --train-limit)"),
+        ({"metadata": {"progress": "{}"}}, "holds weights only"),
+    ],
+)
+def test_resuming_from_a_checkpoint_that_does_not_fit_the_run(training_checkpoint, tmp_path, change, message):
+    from vaekit import TrainConfig, Trainer
+
+    metadata = dict(change.get("metadata", {}))
+    if "progress" in change:
+        metadata["progress"] = json.dumps({**json.loads(_header(training_checkpoint)["progress"]), **change["progress"]})
+    path = _change_training_checkpoint(training_checkpoint, tmp_path / "t.safetensors", metadata, change.get("tensors"))
+    trainer = Trainer(build("seed", **TINY), torch.rand(300, 784), config=TrainConfig(epochs=2, batch_size=100, seed=0))
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        trainer.restore(checkpoint.load_checkpoint(path))
+
+
+def test_a_kill_leaves_a_temporary_file_that_the_next_write_removes(tmp_path):
+    path = checkpoint.save(tmp_path / "m.safetensors", build("seed", **TINY))
+    dead = _a_dead_pid()
+    stale = tmp_path / f".m.safetensors.{dead}.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    alive = tmp_path / f".m.safetensors.{os.getppid()}.tmp"  # a writer still at work: left alone
+    alive.write_bytes(b"being written")
+    checkpoint.save(path, build("seed", **TINY))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "m.safetensors"])
+
+
+def _a_dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
