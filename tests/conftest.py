@@ -1,8 +1,14 @@
-"""Shared fixtures: real MNIST (fetched and verified once), small real subsets."""
+"""Shared fixtures: real MNIST (fetched and verified once), small real subsets, the CLI in-process."""
+
+import contextlib
+import resource
+import signal
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from vaekit.cli import main
 from vaekit.data import load_mnist
 
 
@@ -22,3 +28,39 @@ def small_mnist(mnist):
 def _deterministic_threads():
     # Results are compared bit for bit in some tests; keep the thread count fixed.
     torch.set_num_threads(2)
+
+
+@pytest.fixture
+def vaekit(capsys):
+    """Run the CLI in this process (starting Python and torch for each call costs seconds)."""
+
+    def run(*args):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:
+            code = exit.code
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+@pytest.fixture
+def file_size_limit():
+    """``with file_size_limit(n):`` writes past n bytes fail with EFBIG, as on a full disk (ENOSPC).
+
+    Unlike a read-only folder, this works for root too.
+    """
+    return _file_size_limit
+
+
+@contextlib.contextmanager
+def _file_size_limit(size: int):
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)

@@ -4,8 +4,6 @@ import json
 import os
 import pickle
 import re
-import resource
-import signal
 import subprocess
 
 import pytest
@@ -104,20 +102,11 @@ def test_missing_file():
         vaekit.load("no/such/model.safetensors")
 
 
-def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path):
+def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, file_size_limit):
     path = checkpoint.save(tmp_path / "m.safetensors", build("seed", seed=1))
     before = path.read_bytes()
-    # A file-size limit makes the write fail part-way with EFBIG, as a full disk
-    # would with ENOSPC, and works for root too (unlike a read-only folder).
-    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, old_limit[1]))
-    try:
-        with pytest.raises(CheckpointError, match="previous checkpoint is kept"):
-            checkpoint.save(path, build("seed", seed=2))
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
-        signal.signal(signal.SIGXFSZ, old_handler)
+    with file_size_limit(1_000_000), pytest.raises(CheckpointError, match="previous checkpoint is kept"):
+        checkpoint.save(path, build("seed", seed=2))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
