@@ -160,7 +160,8 @@ def _change_training_checkpoint(source, target, metadata=None, tensors=None):
 )
 def test_bad_training_progress_is_a_clear_error(training_checkpoint, tmp_path, progress, message):
     good = json.loads(_header(training_checkpoint)["progress"])
-    path = _change_training_checkpoint(training_checkpoint, tmp_path / "t.safetensors", {"progress": json.dumps({**good, **progress})})
+    changed = {"progress": json.dumps({**good, **progress})}
+    path = _change_training_checkpoint(training_checkpoint, tmp_path / "t.safetensors", changed)
     with pytest.raises(CheckpointError, match=f"{path}: invalid training progress: .*{re.escape(message)}"):
         checkpoint.load_checkpoint(path)
 
@@ -211,7 +212,8 @@ def test_resuming_from_a_checkpoint_that_does_not_fit_the_run(training_checkpoin
 
     metadata = dict(change.get("metadata", {}))
     if "progress" in change:
-        metadata["progress"] = json.dumps({**json.loads(_header(training_checkpoint)["progress"]), **change["progress"]})
+        good = json.loads(_header(training_checkpoint)["progress"])
+        metadata["progress"] = json.dumps({**good, **change["progress"]})
     path = _change_training_checkpoint(training_checkpoint, tmp_path / "t.safetensors", metadata, change.get("tensors"))
     trainer = Trainer(build("seed", **TINY), torch.rand(300, 784), config=TrainConfig(epochs=2, batch_size=100, seed=0))
     with pytest.raises(CheckpointError, match=re.escape(message)):

@@ -29,7 +29,8 @@ def test_resuming_with_another_latent_size_names_the_difference(vaekit, tmp_path
         checkpoint_path=run / TRAINING_FILE,
     ).fit()
     before = (run / TRAINING_FILE).read_bytes()
-    line = _one_line_error(vaekit("train", *QUICK, "--epochs", "2", "--out", str(run), "--resume", "--latent-size", "4"))
+    result = vaekit("train", *QUICK, "--epochs", "2", "--out", str(run), "--resume", "--latent-size", "4")
+    line = _one_line_error(result)
     assert "cannot resume: the checkpoint's model has latent_size=8 (this run: 4)" in line
     assert "--latent-size" in line
     assert (run / TRAINING_FILE).read_bytes() == before
@@ -75,7 +76,8 @@ def test_a_non_finite_loss_stops_with_one_line_and_a_loadable_checkpoint(vaekit,
     run = tmp_path / "run"
     # An absurd learning rate on the seed's sigma head: the first update is
     # finite (and saved), the next loss is not.
-    line = _one_line_error(vaekit("train", *QUICK, "--epochs", "2", "--lr", "1e6", "--checkpoint-every", "1", "--out", str(run)))
+    result = vaekit("train", *QUICK, "--epochs", "2", "--lr", "1e6", "--checkpoint-every", "1", "--out", str(run))
+    line = _one_line_error(result)
     assert "the loss became nan at epoch 0, step 1" in line or "became non-finite" in line, line
     assert f"the last good checkpoint {run / TRAINING_FILE} is kept" in line
     assert "--grad-clip" in line and "--head logvar" in line
@@ -94,7 +96,8 @@ def test_grad_clip_bounds_every_step_gradient_end_to_end(vaekit, tmp_path):
     # gradient norm is at most c, the total is at most c^2 (1 - b2^t).
     clip, beta2, steps = 1.0, 0.999, 3
     for name, extra in (("clipped", ["--grad-clip", str(clip)]), ("free", [])):
-        result = vaekit("train", *QUICK, "--epochs", "1", "--out", str(tmp_path / name), "--figures", str(tmp_path), *extra)
+        out = tmp_path / name
+        result = vaekit("train", *QUICK, "--epochs", "1", "--out", str(out), "--figures", str(tmp_path), *extra)
         assert result.returncode == 0, result.stderr
     bound = clip**2 * (1 - beta2**steps)
     assert _adam_second_moments(tmp_path / "clipped" / TRAINING_FILE) <= bound * (1 + 1e-4)

@@ -73,7 +73,8 @@ class Child:
         }
         args = [*TRAIN_ARGS, "--resume", "--out", str(out), "--figures", str(figures)]
         self.process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            [sys.executable, "-c", LAUNCHER, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         self.lines: list[str] = []
         self.training = threading.Event()

@@ -227,7 +227,8 @@ def _validate_training_state(state: dict[str, torch.Tensor], model: VAE, path: P
     for name, tensor in sorted(state.items()):
         if name == NOISE_STATE:
             if tensor.dtype != torch.uint8 or tensor.dim() != 1:
-                problems.append(f"{name!r} must be a 1-D uint8 generator state, got {tensor.dtype} {tuple(tensor.shape)}")
+                got = f"{tensor.dtype} {tuple(tensor.shape)}"
+                problems.append(f"{name!r} must be a 1-D uint8 generator state, got {got}")
             continue
         match = OPTIMIZER_TENSOR.fullmatch(name)
         if match is None or int(match[1]) >= len(parameters):
@@ -241,8 +242,9 @@ def _validate_training_state(state: dict[str, torch.Tensor], model: VAE, path: P
         elif not torch.isfinite(tensor).all() or (key != "exp_avg" and (tensor < 0).any()):
             problems.append(f"tensor {name!r} holds values Adam never produces (non-finite or negative)")
     for index, keys in sorted(moments.items()):
-        if keys != {"step", "exp_avg", "exp_avg_sq"}:
-            problems.append(f"optimizer state of parameter {index} lacks {sorted({'step', 'exp_avg', 'exp_avg_sq'} - keys)}")
+        lacking = sorted({"step", "exp_avg", "exp_avg_sq"} - keys)
+        if lacking:
+            problems.append(f"optimizer state of parameter {index} lacks {lacking}")
     if problems:
         raise CheckpointError(f"{path}: invalid training state: " + "; ".join(problems[:5]))
 

