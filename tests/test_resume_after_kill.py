@@ -1,16 +1,16 @@
 """`python -m vaekit train` killed with SIGKILL at random moments resumes and ends bit-identical.
 
-Each round starts the CLI in a subprocess with ``--resume`` and kills it
-(SIGKILL: no handler, no cleanup) either at a random moment of training or
+Each round starts the CLI in a subprocess with ``--resume`` and stops it: with
+SIGKILL (no handler, no cleanup) at a random moment of training, with SIGKILL
 while a checkpoint is being written (on a simulated slow disk, so that the
-moment is wide enough to hit). After every kill the checkpoint on disk must
-load, must hold every epoch the killed process reported as done, and must lie
-exactly on the trajectory of an uninterrupted run. The last round runs to the
-end; its weights, Adam moments and history must equal the uninterrupted run's
-bit for bit.
+moment is wide enough to hit), or with Ctrl-C (SIGINT) at a random moment.
+After every round the checkpoint on disk must load, must hold every epoch the
+stopped process reported as done, and must lie exactly on the trajectory of an
+uninterrupted run. The last round runs to the end; its weights, Adam moments
+and history must equal the uninterrupted run's bit for bit.
 
-A longer soak is the same test with more kills and epochs:
-``VAEKIT_KILLS=30 VAEKIT_KILL_EPOCHS=20 pytest tests/test_resume_after_kill.py -s``.
+A longer soak is the same test with more rounds and epochs:
+``VAEKIT_FAULT_ROUNDS=35 VAEKIT_KILL_EPOCHS=25 pytest tests/test_resume_after_kill.py -s``.
 """
 
 import os
@@ -30,7 +30,9 @@ from vaekit import checkpoint
 from vaekit.cli import MODEL_FILE, TRAINING_FILE, main
 
 ROOT = Path(__file__).resolve().parent.parent
-KILLS = int(os.environ.get("VAEKIT_KILLS", "6"))
+# One cycle: 6 kills (3 of them mid-write) and 1 Ctrl-C.
+SCHEDULE = ["kill", "kill mid-write", "kill", "interrupt", "kill mid-write", "kill", "kill mid-write"]
+ROUNDS = int(os.environ.get("VAEKIT_FAULT_ROUNDS", len(SCHEDULE)))
 EPOCHS = int(os.environ.get("VAEKIT_KILL_EPOCHS", "5"))
 SEED = int(os.environ.get("VAEKIT_KILL_SEED", random.randrange(10**6)))
 # 10 steps an epoch on 1,500 images; a training checkpoint every 2 steps.
@@ -88,14 +90,13 @@ class Child:
                 self.training.set()
         self.training.set()  # ended without training: stop waiting
 
-    def kill(self) -> bool:
-        """SIGKILL; False if the process had already ended by itself."""
+    def stop(self, how: signal.Signals) -> int | None:
+        """Send ``how``; the exit status, or None if the process had already ended by itself."""
         if self.process.poll() is not None:
             self.wait()
-            return False
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.wait()
-        return True
+            return None
+        os.kill(self.process.pid, how)
+        return self.wait()
 
     def wait(self, timeout: float = 300) -> int:
         code = self.process.wait(timeout)
@@ -146,10 +147,11 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
     steps_per_epoch = len(reference["batch_losses"]) // EPOCHS
     rng = random.Random(SEED)
     context = f"(VAEKIT_KILL_SEED={SEED})"
-    kills = kills_mid_write = 0
+    kills = kills_mid_write = interrupts = 0
     done_before = -1  # steps the checkpoint on disk had reached before this round
-    while kills < KILLS:
-        mid_write = kills % 2 == 1
+    for index in range(ROUNDS):
+        mode = SCHEDULE[index % len(SCHEDULE)]
+        mid_write = mode == "kill mid-write"
         child = Child(run, figures, SLOW_FSYNC_S if mid_write else 0.0)
         assert child.training.wait(STARTUP_TIMEOUT_S), f"no training started {context}"
         if mid_write:
@@ -161,10 +163,16 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
             time.sleep(rng.uniform(0, 1.5 * SLOW_FSYNC_S))
         else:
             time.sleep(rng.uniform(0, ANYTIME_DELAY_S))
-        if not child.kill():
-            break  # training ended before the kill: nothing left to interrupt
-        kills += 1
-        kills_mid_write += child.temporary(run).exists()
+        code = child.stop(signal.SIGINT if mode == "interrupt" else signal.SIGKILL)
+        if code is None or code == 0:
+            break  # training ended first: nothing left to interrupt
+        if mode == "interrupt":
+            assert code == 2 and "interrupted; progress saved in" in child.lines[-1], child.lines[-3:]
+            interrupts += 1
+        else:
+            assert code == -signal.SIGKILL
+            kills += 1
+            kills_mid_write += child.temporary(run).exists()
 
         path = run / TRAINING_FILE
         if not path.exists():
@@ -190,9 +198,9 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
     history = checkpoint.load_checkpoint(run / MODEL_FILE).history
     assert history["batch_losses"] == reference["batch_losses"]
     assert _without_seconds(history["epochs"]) == _without_seconds(reference["epochs"])
-    assert kills >= min(KILLS, 4), f"only {kills} kills landed before training ended {context}"
+    assert kills + interrupts == ROUNDS, f"training ended after {kills + interrupts} of {ROUNDS} rounds {context}"
     assert kills_mid_write >= 1, f"no kill landed during a checkpoint write {context}"
     print(
-        f"\nkills: {kills} ({kills_mid_write} during a checkpoint write), all resumed, 0 epochs lost, "
-        f"final weights bit-identical {context}"
+        f"\nkills: {kills} ({kills_mid_write} during a checkpoint write), Ctrl-C: {interrupts}, all resumed, "
+        f"0 epochs lost, final weights bit-identical {context}"
     )

@@ -8,9 +8,12 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -84,6 +87,31 @@ class EpochLog(Callback):
         tqdm.write(line + f"  | {record['seconds']:.1f} s")  # above the progress bar, not through it
 
 
+@contextlib.contextmanager
+def _stop_after_the_step_on_ctrl_c(trainer: Trainer):
+    """The first Ctrl-C lets the step in progress finish, so that the state saved is whole.
+
+    A KeyboardInterrupt raised inside a step (between Adam's update and the
+    step count, say) would save weights and progress that disagree, and the
+    resumed run would drift from the uninterrupted one. A second Ctrl-C stops
+    at once, keeping the last checkpoint on disk.
+    """
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # -- commands -----------------------------------------------------------------
 
 
@@ -118,20 +146,27 @@ def cmd_train(args) -> None:
         print(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
     elif training_file.exists() and not args.resume:
         print(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
-    print(
-        f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
-        f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}",
-        flush=True,
-    )
     try:
-        history = trainer.fit()
+        with _stop_after_the_step_on_ctrl_c(trainer):
+            print(
+                f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
+                f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}",
+                flush=True,
+            )
+            history = trainer.fit()
+            if trainer.stop_requested and trainer.epoch < config.epochs:
+                trainer.save_checkpoint()
+                raise VaekitError(
+                    f"interrupted; progress saved in {training_file}: continue with the same command and --resume"
+                )
+            model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
+            print(f"model saved to {model_path}")
+            if history["epochs"]:
+                print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
     except KeyboardInterrupt:
-        trainer.save_checkpoint()
-        raise VaekitError(f"interrupted; progress saved in {training_file}: continue with the same command and --resume") from None
-    model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
-    print(f"model saved to {model_path}")
-    if history["epochs"]:
-        print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
+        raise VaekitError(
+            f"interrupted twice; the last checkpoint in {out} is kept: continue with the same command and --resume"
+        ) from None
 
 
 def cmd_sample(args) -> None:
