@@ -1,8 +1,11 @@
 """Shared fixtures: real MNIST (fetched and verified once), small real subsets, the CLI in-process."""
 
 import contextlib
+import os
 import resource
+import shutil
 import signal
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -64,3 +67,29 @@ def _file_size_limit(size: int):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
         signal.signal(signal.SIGXFSZ, old_handler)
+
+
+@pytest.fixture
+def read_only():
+    """``with read_only(folder):`` nothing can be created or replaced in ``folder``.
+
+    chmod is enough for a normal user; root ignores it, so the folder is also
+    made immutable (chattr +i) where that works, and the test is skipped where not.
+    """
+    return _read_only
+
+
+@contextlib.contextmanager
+def _read_only(folder):
+    folder.chmod(0o555)
+    immutable = os.access(folder, os.W_OK) and shutil.which("chattr") is not None
+    if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        immutable = False
+    try:
+        if os.access(folder, os.W_OK) and not immutable:
+            pytest.skip("cannot make a folder read-only here (root without chattr)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)

@@ -14,6 +14,8 @@ import vaekit
 from vaekit import build, checkpoint
 from vaekit.errors import CheckpointError
 
+TINY = {"hidden_sizes": (16,), "latent_size": 4}  # the same code paths, a 300th of the bytes to write
+
 
 def test_round_trip_is_bit_identical(tmp_path):
     model = build("seed", seed=0, head="logvar")
@@ -111,6 +113,16 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, file_size_limit):
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
+def test_a_read_only_folder_keeps_the_previous_checkpoint(tmp_path, read_only):
+    path = checkpoint.save(tmp_path / "m.safetensors", build("seed", seed=1, **TINY))
+    before = path.read_bytes()
+    with read_only(tmp_path), pytest.raises(CheckpointError, match="Permission denied|Operation not permitted") as error:
+        checkpoint.save(path, build("seed", seed=2, **TINY))
+    assert f"could not write checkpoint {path}" in str(error.value) and "previous checkpoint is kept" in str(error.value)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
 def _header(path):
     from safetensors import safe_open
 
@@ -122,9 +134,6 @@ def _rewrite(path, metadata):
     from safetensors.torch import load_file
 
     save_file(load_file(path), path, metadata=metadata)
-
-
-TINY = {"hidden_sizes": (16,), "latent_size": 4}  # the same code paths, a 300th of the bytes to write
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +214,7 @@ def test_a_parameter_without_all_its_adam_moments_is_refused(training_checkpoint
         ({"progress": {"step": 3}}, "step 3 is past the end of an epoch (3 steps)"),
         ({"progress": {"train_images": 60_000}}, "trained on 60,000 images, this run has 300 (use the same --train-limit)"),
         ({"metadata": {"progress": "{}"}}, "holds weights only"),
+        ({"metadata": {"train_config": json.dumps({"batch_size": 100, "warmup": 5})}}, "unknown train_config keys ['warmup']"),
     ],
 )
 def test_resuming_from_a_checkpoint_that_does_not_fit_the_run(training_checkpoint, tmp_path, change, message):

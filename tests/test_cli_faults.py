@@ -1,10 +1,5 @@
 """`vaekit train` when things go wrong: each ends with exit status 2, one line on stderr, nothing lost."""
 
-import contextlib
-import os
-import shutil
-import subprocess
-
 import pytest
 import torch
 
@@ -36,27 +31,10 @@ def test_resuming_with_another_latent_size_names_the_difference(vaekit, tmp_path
     assert (run / TRAINING_FILE).read_bytes() == before
 
 
-@contextlib.contextmanager
-def _read_only(folder):
-    """chmod is enough for a normal user; root ignores it, so also set the immutable attribute."""
-    folder.chmod(0o555)
-    immutable = os.access(folder, os.W_OK) and shutil.which("chattr") is not None
-    if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-        immutable = False
-    try:
-        if os.access(folder, os.W_OK) and not immutable:
-            pytest.skip("cannot make a folder read-only here (root without chattr)")
-        yield
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(folder)], check=True)
-        folder.chmod(0o755)
-
-
-def test_read_only_output_folder(vaekit, tmp_path):
+def test_read_only_output_folder(vaekit, tmp_path, read_only):
     folder = tmp_path / "shared"
     folder.mkdir()
-    with _read_only(folder):
+    with read_only(folder):
         line = _one_line_error(vaekit("train", *QUICK, "--epochs", "1", "--out", str(folder)))
     assert f"cannot write to {folder}" in line and "choose another folder with --out" in line
 

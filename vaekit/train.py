@@ -257,6 +257,10 @@ class Trainer:
         progress, where = checkpoint.progress, checkpoint.path or "the checkpoint"
         if not progress or "rng.noise" not in checkpoint.state:
             raise CheckpointError(f"{where} holds weights only, not the training state needed to resume")
+        unknown = set(checkpoint.train_config) - {f.name for f in fields(TrainConfig)}
+        if unknown:
+            # A setting this version does not know would be silently dropped, and the run would differ.
+            raise CheckpointError(f"{where}: unknown train_config keys {sorted(unknown)} (written by a newer vaekit?)")
         try:
             saved = TrainConfig.from_dict(checkpoint.train_config)
         except TrainingError as exc:
