@@ -81,3 +81,11 @@ def test_grad_clip_bounds_every_step_gradient_end_to_end(vaekit, tmp_path):
     assert _adam_second_moments(tmp_path / "clipped" / TRAINING_FILE) <= bound * (1 + 1e-4)
     assert _adam_second_moments(tmp_path / "free" / TRAINING_FILE) > 1000 * bound  # the seed's gradients are large
     assert checkpoint.load_checkpoint(tmp_path / "clipped" / TRAINING_FILE).train_config["grad_clip"] == clip
+
+
+def test_resuming_from_a_damaged_training_file_is_one_line(vaekit, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / TRAINING_FILE).write_bytes(b"\x00" * 100)  # half-copied, or overwritten by another tool
+    line = _one_line_error(vaekit("train", *QUICK, "--epochs", "1", "--out", str(run), "--resume"))
+    assert f"{run / TRAINING_FILE} is not a readable safetensors checkpoint" in line
