@@ -1,10 +1,13 @@
 """`vaekit train` when things go wrong: each ends with exit status 2, one line on stderr, nothing lost."""
 
+import signal
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from vaekit import TrainConfig, Trainer, build, checkpoint
-from vaekit.cli import TRAINING_FILE
+from vaekit.cli import TRAINING_FILE, _stop_after_the_step_on_ctrl_c
 
 QUICK = ["--train-limit", "300", "--test-limit", "100", "--batch-size", "100", "--no-progress"]  # 3 steps an epoch
 
@@ -89,3 +92,13 @@ def test_resuming_from_a_damaged_training_file_is_one_line(vaekit, tmp_path):
     (run / TRAINING_FILE).write_bytes(b"\x00" * 100)  # half-copied, or overwritten by another tool
     line = _one_line_error(vaekit("train", *QUICK, "--epochs", "1", "--out", str(run), "--resume"))
     assert f"{run / TRAINING_FILE} is not a readable safetensors checkpoint" in line
+
+
+def test_first_ctrl_c_asks_to_stop_after_the_step_and_a_second_stops_at_once():
+    trainer = SimpleNamespace(stop_requested=False)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _stop_after_the_step_on_ctrl_c(trainer):
+        signal.raise_signal(signal.SIGINT)
+        assert trainer.stop_requested  # the step in progress goes on
+        signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
