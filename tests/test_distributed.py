@@ -41,14 +41,16 @@ def _free_port() -> int:
 
 def _train(case, train_images, test_images) -> tuple[Trainer, dict]:
     preset, images, epochs = case
-    trainer = Trainer(build(preset, seed=SEED), train_images[:images], test_images, TrainConfig(epochs=epochs, seed=SEED))
+    config = TrainConfig(epochs=epochs, seed=SEED)
+    trainer = Trainer(build(preset, seed=SEED), train_images[:images], test_images, config)
     return trainer, trainer.fit()
 
 
 def _state(trainer: Trainer) -> dict:
     """The weights, and the gradients of the last step (Adam's update leaves them in place)."""
     params = dict(trainer.model.named_parameters())
-    return {**{f"weight.{k}": p.detach() for k, p in params.items()}, **{f"grad.{k}": p.grad for k, p in params.items()}}
+    weights = {f"weight.{k}": p.detach() for k, p in params.items()}
+    return weights | {f"grad.{k}": p.grad for k, p in params.items()}
 
 
 def _worker(rank: int, world_size: int, port: int, train_images, test_images, folder: str) -> None:
@@ -97,11 +99,14 @@ def test_two_processes_give_the_weights_gradients_and_history_of_one(case, two_p
 def test_torchrun_trains_and_only_process_0_prints_and_writes(tmp_path, capsys):
     from vaekit.cli import main  # not at the top: the spawned processes above need no matplotlib
 
-    limits = ["--preset", "logvar", "--epochs", "2", "--train-limit", "450", "--test-limit", "200", "--seed", str(SEED), "--no-progress"]
+    limits = ["--preset", "logvar", "--epochs", "2", "--train-limit", "450", "--test-limit", "200", "--seed", str(SEED)]
+    limits += ["--no-progress"]
     two = tmp_path / "two"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
-    command += ["-m", "vaekit", "train", "--out", str(two / "run"), "--figures", str(two / "figures"), *limits]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(Path(vaekit.__file__).parents[1])})
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1"]
+    command += [f"--master_port={_free_port()}", "-m", "vaekit", "train", *limits]
+    command += ["--out", str(two / "run"), "--figures", str(two / "figures")]
+    this_vaekit = {"PYTHONPATH": str(Path(vaekit.__file__).parents[1])}  # a worktree's, not an installed copy
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ | this_vaekit)
     assert result.returncode == 0, result.stderr
     assert "in 2 processes" in result.stdout
     assert result.stdout.count("epoch   0  last batch") == result.stdout.count("epoch   1  last batch") == 1
@@ -112,6 +117,7 @@ def test_torchrun_trains_and_only_process_0_prints_and_writes(tmp_path, capsys):
     one = tmp_path / "one"
     assert main(["train", "--out", str(one / "run"), "--figures", str(one / "figures"), *limits]) == 0
     capsys.readouterr()
-    model_two, model_one = vaekit.load(two / "run" / "model.safetensors"), vaekit.load(one / "run" / "model.safetensors")
+    model_two = vaekit.load(two / "run" / "model.safetensors")
+    model_one = vaekit.load(one / "run" / "model.safetensors")
     for (name, a), b in zip(model_two.state_dict().items(), model_one.state_dict().values(), strict=True):
         assert_equal_up_to_rounding(a, b, name)

@@ -95,10 +95,11 @@ def start_from_environment(device: str) -> None:
     if kind == "mps":
         raise TrainingError("several processes train on CPUs (gloo) or CUDA GPUs (nccl), not MPS; use --device cpu")
     if kind == "cuda":
-        if local_rank >= torch.cuda.device_count():
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:
             raise TrainingError(
-                f"torchrun started process {local_rank} on this machine but PyTorch sees only "
-                f"{torch.cuda.device_count()} CUDA GPU(s); use --nproc_per_node={torch.cuda.device_count()} or --device cpu"
+                f"torchrun started process {local_rank} on this machine but PyTorch sees only {gpus} CUDA GPU(s); "
+                f"use --nproc_per_node={gpus} or --device cpu"
             )
         torch.cuda.set_device(local_rank)  # so that "cuda" means this process's own GPU
     dist.init_process_group("nccl" if kind == "cuda" else "gloo")

@@ -240,7 +240,9 @@ class VAE(nn.Module):
             per_dim = sigma_sq + mean.square() - 1.0 - torch.log(SIGMA_EPS + sigma_sq)
         return 0.5 * per_dim.sum(dim=1)
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> VAELoss:
+    def loss(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
+    ) -> VAELoss:
         """Negative ELBO of a batch with one sampled code per image (noise ``eps``, if given)."""
         logits, mean, scale = self(x, generator, eps)
         # Bernoulli -log p(x|z): the seed's sigmoid cross-entropy, summed over pixels.
