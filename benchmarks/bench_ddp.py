@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", default="one,one-1thread,two")
     parser.add_argument("--json", type=Path, help="also write every run here, with the machine and the date")
-    parser.add_argument("train_args", nargs="*", default=["--preset", "seed", "--epochs", "1"], help="after --: train's")
+    parser.add_argument("train_args", nargs="*", default=["--preset", "seed", "--epochs", "1"], help="after --")
     args = parser.parse_args()
     modes = args.modes.split(",")
     runs = []
