@@ -9,7 +9,7 @@ COMMANDS = ["data", "train", "sample", "reconstruct", "interpolate", "evaluate"]
 
 
 def test_python_dash_m_vaekit_runs():
-    result = subprocess.run([sys.executable, "-m", "vaekit", "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "vaekit", "--help"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0
     assert all(command in result.stdout for command in COMMANDS)
 

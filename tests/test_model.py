@@ -122,3 +122,15 @@ def test_config_from_dict_rejects_unknown_keys():
     with pytest.raises(CheckpointError, match="unknown VAE configuration keys"):
         VAEConfig.from_dict({**VAEConfig().to_dict(), "dropout": 0.1})
     assert VAEConfig.from_dict(VAEConfig(head="logvar").to_dict()) == VAEConfig(head="logvar")
+
+
+def test_given_noise_is_used_as_drawn_noise_would_be():
+    model, x = build("seed", seed=0), torch.rand(6, 784)
+    drawn = model.loss(x, torch.Generator().manual_seed(3))
+    eps = torch.randn(6, model.config.latent_size, generator=torch.Generator().manual_seed(3))
+    given = model.loss(x, eps=eps)
+    assert torch.equal(given.reconstruction_per_image, drawn.reconstruction_per_image)
+    # Rows of the noise go with rows of the batch: how torchrun's processes share a batch
+    # (equal up to rounding: a matrix product of 2 rows is not computed as rows of one of 6).
+    part = model.loss(x[4:], eps=eps[4:]).reconstruction_per_image
+    torch.testing.assert_close(part, drawn.reconstruction_per_image[4:])

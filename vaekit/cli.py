@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .data import load_mnist
 from .errors import VaekitError
 from .latent import interpolate
@@ -102,7 +103,11 @@ def _stop_after_the_step_on_ctrl_c(trainer: Trainer):
             raise KeyboardInterrupt
         trainer.stop_requested = True
 
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+    # Only the main thread may set signal handlers. Under torchrun every process
+    # gets the Ctrl-C and could stop one step apart from the others, which would
+    # then wait forever in a collective: there, all stop at once instead, and the
+    # atomically written checkpoint on disk is whole.
+    if threading.current_thread() is not threading.main_thread() or distributed.world_size() > 1:
         yield
         return
     previous = signal.signal(signal.SIGINT, handler)
@@ -123,6 +128,9 @@ def cmd_data(args) -> None:
 
 
 def cmd_train(args) -> None:
+    distributed.start_from_environment(args.device)  # under torchrun: join the other processes
+    is_main = distributed.is_main_process()  # the one process that prints and writes
+    say = print if is_main else (lambda *_, **__: None)
     out = _writable_folder(Path(args.out))
     overrides = {"head": args.head} if args.head else {}
     if args.latent_size:
@@ -136,37 +144,42 @@ def cmd_train(args) -> None:
         grad_clip=args.grad_clip,
         checkpoint_every=args.checkpoint_every,
     )
-    data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+    with distributed.main_process_first():
+        data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
     model = build(args.preset, seed=args.seed, **overrides)
     training_file = out / TRAINING_FILE
-    callbacks = [EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])
+    callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
     trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
     if args.resume and training_file.exists():
         trainer.restore(ckpt.load_checkpoint(training_file, trainer.device))
-        print(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
+        say(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
     elif training_file.exists() and not args.resume:
-        print(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
+        say(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
+    processes = distributed.world_size()
+    say(
+        f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
+        f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}"
+        + (f" in {processes} processes" if processes > 1 else ""),
+        flush=True,
+    )
     try:
         with _stop_after_the_step_on_ctrl_c(trainer):
-            print(
-                f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
-                f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}",
-                flush=True,
-            )
             history = trainer.fit()
             if trainer.stop_requested and trainer.epoch < config.epochs:
                 trainer.save_checkpoint()
                 raise VaekitError(
                     f"interrupted; progress saved in {training_file}: continue with the same command and --resume"
                 )
-            model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
-            print(f"model saved to {model_path}")
-            if history["epochs"]:
-                print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
     except KeyboardInterrupt:
         raise VaekitError(
-            f"interrupted twice; the last checkpoint in {out} is kept: continue with the same command and --resume"
+            f"interrupted; the last checkpoint in {out} is kept: continue with the same command and --resume"
         ) from None
+    if not is_main:
+        return
+    model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
+    print(f"model saved to {model_path}")
+    if history["epochs"]:
+        print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
 
 
 def cmd_sample(args) -> None:
@@ -280,4 +293,6 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except VaekitError as exc:
         parser.exit(2, f"vaekit: error: {exc}\n")
+    finally:
+        distributed.stop()
     return 0

@@ -201,20 +201,29 @@ class VAE(nn.Module):
         return scale
 
     def reparameterize(
-        self, mean: torch.Tensor, scale: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        mean: torch.Tensor,
+        scale: torch.Tensor,
+        generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """z = mean + std * eps with eps ~ N(0, I): a sample that gradients flow through."""
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        """z = mean + std * eps with eps ~ N(0, I): a sample that gradients flow through.
+
+        ``eps`` (B, 20) supplies the noise instead of drawing it, as each process
+        does under torchrun with its rows of the whole batch's noise.
+        """
+        if eps is None:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + self.std(scale) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, 20) codes -> (B, 784) logits; ``torch.sigmoid`` gives the image."""
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None):
         """Encode, sample a code, decode: returns (logits, mean, scale)."""
         mean, scale = self.encode(x)
-        z = self.reparameterize(mean, scale, generator)
+        z = self.reparameterize(mean, scale, generator, eps)
         return self.decode(z), mean, scale
 
     # -- the objective ------------------------------------------------------
@@ -231,9 +240,11 @@ class VAE(nn.Module):
             per_dim = sigma_sq + mean.square() - 1.0 - torch.log(SIGMA_EPS + sigma_sq)
         return 0.5 * per_dim.sum(dim=1)
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAELoss:
-        """Negative ELBO of a batch with one sampled code per image."""
-        logits, mean, scale = self(x, generator)
+    def loss(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
+    ) -> VAELoss:
+        """Negative ELBO of a batch with one sampled code per image (noise ``eps``, if given)."""
+        logits, mean, scale = self(x, generator, eps)
         # Bernoulli -log p(x|z): the seed's sigmoid cross-entropy, summed over pixels.
         reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
         return VAELoss(reconstruction, self.kl_divergence(mean, scale))

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .data import shuffled_batches
 from .errors import CheckpointError, TrainingError
 from .model import VAE
@@ -139,6 +140,7 @@ class Trainer:
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
+        self._loss = distributed.loss_function(self.model)  # DDP under torchrun
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.epoch = 0  # the epoch in progress (or the next one)
         self.step = 0  # steps done in that epoch
@@ -172,9 +174,13 @@ class Trainer:
         return self.history
 
     def _train_step(self, batch: torch.Tensor) -> None:
-        loss = self.model.loss(batch, self.noise)
-        total = loss.total
-        value = total.item()
+        # Under torchrun each process takes its rows of the batch and of the
+        # batch's noise, drawn whole so that N processes compute what one does.
+        eps = torch.randn(len(batch), self.model.config.latent_size, generator=self.noise, device=self.device)
+        rows = distributed.my_rows(len(batch))
+        loss = self._loss(batch[rows], eps[rows])
+        sums = distributed.sum_over_processes(torch.stack([loss.total, loss.reconstruction, loss.kl]).detach())
+        value, reconstruction, kl = sums.tolist()
         if not math.isfinite(value):
             raise TrainingError(
                 f"the loss became {value} at epoch {self.epoch}, step {self.step}; {self._kept()}. "
@@ -182,14 +188,15 @@ class Trainer:
                 "a lower learning rate, or gradient clipping (--grad-clip 100)"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        # DDP averages gradients over the processes; the loss is a sum over the batch.
+        (loss.total * distributed.world_size()).backward()
         if self.config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         n = len(batch)
         self._sums["total"] += value
-        self._sums["reconstruction"] += loss.reconstruction.item()
-        self._sums["kl"] += loss.kl.item()
+        self._sums["reconstruction"] += reconstruction
+        self._sums["kl"] += kl
         self._sums["images"] += n
         self.step += 1
         self.history["batch_losses"].append(value / n)
@@ -235,6 +242,8 @@ class Trainer:
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Write everything needed to continue exactly: weights, Adam, generators, progress."""
         path = Path(path) if path is not None else self.checkpoint_path
+        if not distributed.is_main_process():
+            return path  # under torchrun, process 0 writes for all
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             # A finite loss can still be followed by an update to inf or NaN;
             # never replace a good checkpoint with weights that cannot be loaded.
