@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import io
 import time
 import traceback
@@ -142,7 +143,7 @@ class _Explorer(widgets.VBox):
         super().__init__()
 
     def show_message(self, text: str) -> None:
-        self.message.value = f"<span style='color:#b00020'>{text}</span>" if text else ""
+        self.message.value = f"<span style='color:#b00020'>{html.escape(text)}</span>" if text else ""
 
     def _guarded(self, handler: Callable) -> Callable:
         """Wrap a widget callback: fixable mistakes -> message line; anything else -> traceback in ``errors``."""
