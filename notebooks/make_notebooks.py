@@ -425,8 +425,9 @@ path
 ## Linear or spherical?
 
 A straight line between two typical codes passes closer to the centre of the code space than either
-end: halfway, its length shrinks by about 1/√2. Codes of real digits rarely lie there, and the
-decodings fade. The spherical path (slerp) keeps the length between the two ends'.
+end: halfway, its length shrinks by about 1/√2. Few real digits' codes lie that close to the centre,
+and decodings there can blur. The spherical path (slerp) keeps the length between the two ends'.
+Compare the code lengths printed below, and the middles of the two rows.
 """),
     code("""
 means = vaekit.latent.encode_means(model, data.test_images[[START, END]])
