@@ -450,7 +450,7 @@ the average). Neighbouring codes decode to similar digits.
 """),
     code("""
 map_view = widgets.latent_map(model, data.test_images, data.test_labels)
-save_fig(map_view.figure, "latent_map", FIGURES)
+save_fig(map_view.figure, "latent_map", FIGURES, dpi=100)  # a photo-like figure: keep the file small
 map_view
 """),
     md("""
