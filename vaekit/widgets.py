@@ -401,7 +401,8 @@ class Interpolator(_Explorer):
     def __init__(self, model: VAE, images: torch.Tensor, labels: torch.Tensor, start: int = 0, end: int = 1, steps: int = 10):
         super().__init__(model, images, labels)
         self.add_class("vaekit-interpolator")
-        self.check_index(start), self.check_index(end)
+        self.check_index(start)
+        self.check_index(end)
         self.start_index = _labelled(widgets.IntText(value=start, description="from", layout=widgets.Layout(width="140px")), "vaekit-start-index")
         self.end_index = _labelled(widgets.IntText(value=end, description="to", layout=widgets.Layout(width="140px")), "vaekit-end-index")
         for box in (self.start_index, self.end_index):
@@ -415,7 +416,7 @@ class Interpolator(_Explorer):
         self.frame_slider = _labelled(widgets.IntSlider(value=0, min=0, max=steps - 1, description="frame"), "vaekit-frame-slider")
         # Linked in the browser, so the animation runs without a round trip per
         # frame; the kernel hears the slider and swaps the frame image.
-        widgets.jslink((self.play, "value"), (self.frame_slider, "value"))
+        self.play_link = widgets.jslink((self.play, "value"), (self.frame_slider, "value"))
         size = SIDE * DIGIT_SCALE
         self.frame = _labelled(widgets.Image(format="png", width=size, height=size), "vaekit-frame")
         self.caption = widgets.Label("")
