@@ -117,8 +117,9 @@ def wait_src_change(page, selector: str, old: str, timeout_ms: int = 30_000) -> 
 
 
 def slider_values(page, scope: str) -> list[float]:
+    """The sliders' values as their readouts show them (aria-valuenow is rounded to one decimal)."""
     return [float(v) for v in page.eval_on_selector_all(
-        f"{scope} .vaekit-latent-slider .noUi-handle", "es => es.map(e => e.getAttribute('aria-valuenow'))")]
+        f"{scope} .vaekit-latent-slider .widget-readout", "es => es.map(e => e.textContent)")]
 
 
 def kernel_code(page, scope: str) -> list[float]:
@@ -132,6 +133,21 @@ def slider_dimension(page, scope: str, position: int) -> int:
     label = page.locator(f"{scope} .vaekit-latent-slider").nth(position).locator(".widget-label").inner_text()
     found = re.search(r"\d+", label)
     return int(found.group()) if found else position
+
+
+def wait_kernel_agrees_with_sliders(page, scope: str, timeout_ms: int = 30_000) -> None:
+    """Wait until the kernel's code label matches every slider's readout."""
+    count = len(slider_values(page, scope))
+    dimensions = [slider_dimension(page, scope, position) for position in range(count)]
+    page.wait_for_function(
+        """([scope, dims]) => {
+            const numbers = (document.querySelector(scope + ' .vaekit-code').textContent.match(/-?\\d+\\.\\d+/g) || [])
+                .map(Number);
+            const readouts = [...document.querySelectorAll(scope + ' .vaekit-latent-slider .widget-readout')]
+                .map(e => Number(e.textContent));
+            return readouts.every((v, i) => Math.abs(numbers[dims[i]] - v) < 0.006);
+        }""",
+        arg=[scope, dimensions], timeout=timeout_ms)
 
 
 def wait_kernel_has(page, scope: str, dimension: int, value: float, timeout_ms: int = 30_000) -> None:
@@ -172,7 +188,7 @@ def move_slider_with_keys(page, scope: str, position: int, presses: int) -> list
         latencies.append(latency)
         assert src(page, image) != before, "the decoded image did not change after a key press on a latent slider"
         # one press at a time: wait for the kernel to catch up before the next
-        wait_kernel_has(page, scope, dimension, float(handle.get_attribute("aria-valuenow")))
+        wait_kernel_has(page, scope, dimension, slider_values(page, scope)[position])
     return latencies
 
 
@@ -228,8 +244,9 @@ def check_latent_sliders(page, scope: str, shots) -> list[float]:
     page.click(f"{scope} button.vaekit-random")
     wait_src_change(page, image, before)
     page.wait_for_function("([s, old]) => JSON.stringify([...document.querySelectorAll(s)].map("
-                           "e => Number(e.getAttribute('aria-valuenow')))) !== JSON.stringify(old)",
-                           arg=[f"{scope} .vaekit-latent-slider .noUi-handle", values], timeout=30_000)
+                           "e => Number(e.textContent))) !== JSON.stringify(old)",
+                           arg=[f"{scope} .vaekit-latent-slider .widget-readout", values], timeout=30_000)
+    wait_kernel_agrees_with_sliders(page, scope)
     page.locator(scope).screenshot(path=str(shots / "sliders_after_random.png"))
 
     # "from a real digit": the original shows, the sliders jump to its code
@@ -244,7 +261,7 @@ def check_latent_sliders(page, scope: str, shots) -> list[float]:
     page.wait_for_function("([s, old]) => { const img = document.querySelector(s);"
                            " return img && img.src.startsWith('blob:') && img.src !== old; }",
                            arg=[f"{scope} img.vaekit-original", original_before], timeout=30_000)
-    page.wait_for_timeout(300)
+    wait_kernel_agrees_with_sliders(page, scope)
     assert slider_values(page, scope) != values
     page.locator(scope).screenshot(path=str(shots / "sliders_after_from_digit.png"))
     return latencies
@@ -278,16 +295,45 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     record_latencies("03_latent_sliders", latencies)
     assert statistics.median(latencies) < LATENCY_BOUND_MS
 
-    # failure is visible: a callback that raises writes its message into the page
-    errors = f"{scope} .vaekit-errors"
+    # failure is visible. A mistake the user can fix (a test image that does not exist) is explained on
+    # the widget's message line ...
     index = page.locator(f"{scope} .vaekit-digit-index input")
     index.fill("99999")
     index.press("Enter")
     page.click(f"{scope} button.vaekit-from-digit")
-    page.wait_for_function("s => /99999/.test(document.querySelector(s).textContent)", arg=errors, timeout=30_000)
+    page.wait_for_function("s => /99999/.test(document.querySelector(s).textContent)", arg=f"{scope} .vaekit-message",
+                           timeout=30_000)
+    # ... and an unexpected exception inside a callback shows its traceback in the widget's error area.
+    # Provoke one as a user might: a new cell turns the model to float64, then a slider moves.
+    run_new_cell(page, "model.double();")
+    before = src(page, f"{scope} img.vaekit-decoded")
+    move_slider_by_keys_without_waiting(page, scope, 2)
+    errors = f"{scope} .vaekit-errors"
+    page.wait_for_function("s => /Traceback|Error/.test(document.querySelector(s).textContent)", arg=errors,
+                           timeout=30_000)
+    assert src(page, f"{scope} img.vaekit-decoded") == before  # no new image: the failure is not silent either
     page.locator(errors).scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "notebook_after.png"))
+    assert "dtype" in page.inner_text(errors)
     assert page.uncaught_errors == []
+
+
+def run_new_cell(page, code: str) -> None:
+    """Add a cell at the end of the notebook, type `code` and run it (Shift+Enter), as a person would."""
+    page.locator(".jp-Notebook .jp-Cell").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below, in command mode
+    page.keyboard.press("Enter")
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+    wait_until_all_cells_ran(page)
+
+
+def move_slider_by_keys_without_waiting(page, scope: str, position: int) -> None:
+    handle = page.locator(f"{scope} .vaekit-latent-slider .noUi-handle").nth(position)
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    page.keyboard.press("ArrowRight")
 
 
 def test_interpolation_notebook_plays(lab_page, lab, request):
@@ -325,18 +371,30 @@ LIVE_LOSS_RECORDER_JS = """() => {
 def test_training_notebook_shows_the_loss_while_it_trains(lab_page, lab, request):
     page, shots = lab_page, artifact_dir(request.node.name)
     live = "img.vaekit-live-loss"
+    running = (f"() => document.querySelector('{live}')?.closest('.jp-CodeCell')"
+               ".querySelector('.jp-InputArea-prompt').textContent.includes('*')")
     open_notebook(page, lab, "01_train.ipynb")
     page.evaluate(LIVE_LOSS_RECORDER_JS)
     clear_and_run_all(page)
     page.wait_for_selector(live, timeout=WIDGET_TIMEOUT_MS)
     page.locator(live).scroll_into_view_if_needed()
-    page.locator(live).screenshot(path=str(shots / "live_loss_first.png"))
+    # what a person watching would have seen, for the artifacts
+    seen = []
+    while page.evaluate(running) and len(seen) < 8:
+        shot = page.locator(live).screenshot()
+        if not seen or shot != seen[-1]:
+            seen.append(shot)
+        page.wait_for_timeout(300)
+    for number, shot in enumerate(seen):
+        (shots / f"live_loss_while_training_{number}.png").write_bytes(shot)
     wait_until_all_cells_ran(page)
     page.locator(live).screenshot(path=str(shots / "live_loss_final.png"))
+    assert cell_errors(page) == []
+    # The first drawing (empty axes) and the last could come from a plot that is only drawn before and
+    # after training; a third state while the cell runs means it was redrawn during training.
     states_while_running = {update["src"] for update in page.evaluate("() => window.vaekitLiveLoss")
                             if update["running"]}
-    assert len(states_while_running) >= 2, "the live loss plot did not change while the training cell ran"
-    assert cell_errors(page) == []
+    assert len(states_while_running) >= 3, "the live loss plot did not change while the training cell ran"
 
 
 @pytest.fixture(scope="module")
