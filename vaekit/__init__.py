@@ -11,6 +11,7 @@ from .checkpoint import load, load_checkpoint, save
 from .data import MNISTData, load_mnist
 from .errors import CheckpointError, DataError, TrainingError, VaekitError
 from .model import PRESETS, VAE, VAEConfig, VAELoss, build
+from .pretrained import prefer_checkpoint, pretrained_path
 from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate, fit
 
 __version__ = "0.1.0"
@@ -35,5 +36,7 @@ __all__ = [
     "load",
     "load_checkpoint",
     "load_mnist",
+    "prefer_checkpoint",
+    "pretrained_path",
     "save",
 ]

@@ -98,3 +98,32 @@ def save_fig(fig: Figure, name: str, folder: str | os.PathLike | None = None, dp
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def plot_histories(histories: dict[str, dict]) -> Figure:
+    """Runs side by side: each one's per-step loss (faint) and its smoothed curve, and its loss per epoch
+    (test if it was measured, else train). Made to compare the sigma head with the log-variance head."""
+    fig = Figure(figsize=(10, 3.6))
+    steps_ax, epochs_ax = fig.subplots(1, 2)
+    every_loss = []
+    for i, (name, history) in enumerate(histories.items()):
+        losses = history.get("batch_losses", [])
+        every_loss += losses
+        if losses:
+            steps_ax.plot(losses, color=f"C{i}", alpha=0.3, linewidth=0.5)
+            steps_ax.plot(smooth(losses), color=f"C{i}", label=name)
+        epochs = history.get("epochs", [])
+        split = "test" if epochs and "test_total" in epochs[0] else "train"
+        x = [r["epoch"] + 1 for r in epochs]
+        epochs_ax.plot(x, [r[f"{split}_total"] for r in epochs], "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
+    if len(every_loss) > 20:  # the first steps' losses are far above the rest: keep them off the scale
+        low, high = np.percentile(every_loss, [0.5, 99])
+        steps_ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+    steps_ax.set(xlabel="step", ylabel="negative ELBO (nats / image)", title="Training, step by step")
+    epochs_ax.set(xlabel="epoch", ylabel="nats / image", title="Per epoch")
+    for ax in (steps_ax, epochs_ax):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
