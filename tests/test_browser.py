@@ -34,7 +34,7 @@ from vaekit.data import data_root
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOKS = __import__("pathlib").Path(os.environ.get("VAEKIT_BROWSER_NOTEBOOKS", ROOT / "notebooks"))  # DEV ONLY
+NOTEBOOKS = ROOT / "notebooks"
 # Generous: a busy 2-core machine, a kernel that decodes and encodes a PNG per change.
 LATENCY_BOUND_MS = 5_000
 WIDGET_TIMEOUT_MS = 240_000
@@ -118,8 +118,11 @@ def wait_src_change(page, selector: str, old: str, timeout_ms: int = 30_000) -> 
 
 def slider_values(page, scope: str) -> list[float]:
     """The sliders' values as their readouts show them (aria-valuenow is rounded to one decimal)."""
-    return [float(v) for v in page.eval_on_selector_all(
-        f"{scope} .vaekit-latent-slider .widget-readout", "es => es.map(e => e.textContent)")]
+    return page.eval_on_selector_all(f"{scope} .vaekit-latent-slider .widget-readout", f"es => es.map({READOUT_JS})")
+
+
+# d3-format writes a minus sign (U+2212), not a hyphen
+READOUT_JS = "e => Number(e.textContent.replace('\\u2212', '-'))"
 
 
 def kernel_code(page, scope: str) -> list[float]:
@@ -144,7 +147,7 @@ def wait_kernel_agrees_with_sliders(page, scope: str, timeout_ms: int = 30_000) 
             const numbers = (document.querySelector(scope + ' .vaekit-code').textContent.match(/-?\\d+\\.\\d+/g) || [])
                 .map(Number);
             const readouts = [...document.querySelectorAll(scope + ' .vaekit-latent-slider .widget-readout')]
-                .map(e => Number(e.textContent));
+                .map(e => Number(e.textContent.replace('\\u2212', '-')));
             return readouts.every((v, i) => Math.abs(numbers[dims[i]] - v) < 0.006);
         }""",
         arg=[scope, dimensions], timeout=timeout_ms)
@@ -244,7 +247,7 @@ def check_latent_sliders(page, scope: str, shots) -> list[float]:
     page.click(f"{scope} button.vaekit-random")
     wait_src_change(page, image, before)
     page.wait_for_function("([s, old]) => JSON.stringify([...document.querySelectorAll(s)].map("
-                           "e => Number(e.textContent))) !== JSON.stringify(old)",
+                           f"{READOUT_JS})) !== JSON.stringify(old)",
                            arg=[f"{scope} .vaekit-latent-slider .widget-readout", values], timeout=30_000)
     wait_kernel_agrees_with_sliders(page, scope)
     page.locator(scope).screenshot(path=str(shots / "sliders_after_random.png"))
@@ -325,8 +328,8 @@ def run_new_cell(page, code: str) -> None:
     page.keyboard.press("b")  # a new cell below, in command mode
     page.keyboard.press("Enter")
     page.keyboard.type(code)
-    page.keyboard.press("Shift+Enter")
-    wait_until_all_cells_ran(page)
+    page.keyboard.press("Control+Enter")  # run it and stay (Shift+Enter would add yet another cell)
+    wait_until_all_cells_ran(page, timeout_s=60)
 
 
 def move_slider_by_keys_without_waiting(page, scope: str, position: int) -> None:
