@@ -33,8 +33,10 @@ demo: data
 	$(PY) -m vaekit evaluate --checkpoint $(RUN)
 	@echo "Figures are in figures/: samples.png, reconstructions.png, interpolation.png, loss_curves.png"
 
+# The notebooks run too, under nbval in quick mode (VAEKIT_QUICK=1: seconds of training each);
+# --nbval-lax checks that every cell runs (their own asserts check the widgets), not saved outputs.
 test: data
-	$(PY) -m pytest
+	VAEKIT_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks

@@ -261,9 +261,10 @@ display(fig)
     md("""
 ## What the prior's scale does
 
-Multiply the codes by a *temperature* before decoding: below 1 they crowd towards the centre of the
-code space, where the decoder draws thick, typical digits; above 1 they reach regions no training
-digit was encoded to, and the digits fall apart. Each column below keeps the same direction.
+Multiply the codes by a *temperature* before decoding. Below 1 they crowd towards the centre of the
+code space, where the decoder hedges between several digits: the shapes blur. Above 1 they reach
+regions where few training digits' codes lie: strokes get bolder and shapes stranger. Each column
+keeps the same direction in the code space and only changes its length.
 """),
     code("""
 temperatures = [0.5, 1.0, 1.5, 2.5]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
 SIDE = 28  # MNIST images are 28 x 28
@@ -76,6 +77,7 @@ def plot_history(history: dict, fig: Figure | None = None) -> Figure:
         if epochs and f"test_{term}" in epochs[0]:
             epochs_ax.plot(x, [r[f"test_{term}"] for r in epochs], "s--", color=f"C{i}", label=f"test {label}", markersize=3)
     epochs_ax.set(xlabel="epoch", ylabel="nats / image", title="Per epoch")
+    epochs_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.25" after a short run
     for ax in (steps_ax, epochs_ax):
         ax.grid(alpha=0.3)
         if ax.lines:
@@ -121,6 +123,7 @@ def plot_histories(histories: dict[str, dict]) -> Figure:
         steps_ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
     steps_ax.set(xlabel="step", ylabel="negative ELBO (nats / image)", title="Training, step by step")
     epochs_ax.set(xlabel="epoch", ylabel="nats / image", title="Per epoch")
+    epochs_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.25" after a short run
     for ax in (steps_ax, epochs_ax):
         ax.grid(alpha=0.3)
         if ax.lines:

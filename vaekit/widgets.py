@@ -21,7 +21,9 @@ callback goes, with its traceback, into the widget's ``Output`` area.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import html
 import io
 import time
 import traceback
@@ -83,6 +85,22 @@ def strip_png(images: torch.Tensor, scale: int = 3) -> bytes:
 BLANK_DIGIT_PNG = digit_png(np.zeros(SIDE * SIDE))
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Run torch on one CPU thread inside the block, then restore the thread count.
+
+    A widget's work is tiny (decoding one code, or ten). Split across threads,
+    waking the second thread costs more than the work itself, and on a busy
+    machine it measured 15-60 ms instead of 0.2 ms (benchmarks/bench_widgets.py).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _device(model: VAE) -> torch.device:
     return next(model.parameters()).device
 
@@ -125,7 +143,7 @@ class _Explorer(widgets.VBox):
         super().__init__()
 
     def show_message(self, text: str) -> None:
-        self.message.value = f"<span style='color:#b00020'>{text}</span>" if text else ""
+        self.message.value = f"<span style='color:#b00020'>{html.escape(text)}</span>" if text else ""
 
     def _guarded(self, handler: Callable) -> Callable:
         """Wrap a widget callback: fixable mistakes -> message line; anything else -> traceback in ``errors``."""
@@ -133,7 +151,8 @@ class _Explorer(widgets.VBox):
         @functools.wraps(handler)
         def wrapper(*args, **kwargs):
             try:
-                result = handler(*args, **kwargs)
+                with one_thread():
+                    result = handler(*args, **kwargs)
             except VaekitError as exc:
                 self.show_message(str(exc))
                 return None
@@ -168,9 +187,9 @@ class _Explorer(widgets.VBox):
         return _labelled(dropdown, css_class)
 
 
-def _format_code(code: torch.Tensor) -> str:
+def _format_code(values: list[float]) -> str:
     # round, then + 0.0 turns -0.0 into 0.0 so that a reset reads "0.00", not "-0.00"
-    return "z = [" + ", ".join(f"{round(float(v), 2) + 0.0:.2f}" for v in code) + "]"
+    return "z = [" + ", ".join(f"{round(v, 2) + 0.0:.2f}" for v in values) + "]"
 
 
 # -- latent sliders ------------------------------------------------------------
@@ -260,13 +279,16 @@ class LatentSliders(_Explorer):
 
     # -- the code ----------------------------------------------------------
 
+    def _values(self) -> list[float]:
+        values = [0.0] * len(self.sliders)
+        for d, slider in zip(self.dimensions, self.sliders):
+            values[d] = slider.value
+        return values
+
     @property
     def code(self) -> torch.Tensor:
         """The current code, in dimension order: (latent_size,)."""
-        code = torch.zeros(self.model.config.latent_size)
-        for d, slider in zip(self.dimensions, self.sliders):
-            code[d] = slider.value
-        return code
+        return torch.tensor(self._values(), dtype=torch.float32)
 
     def set_code(self, code: torch.Tensor) -> list[int]:
         """Move every slider at once (one decode); return the dimensions clipped to the sliders' range."""
@@ -286,9 +308,9 @@ class LatentSliders(_Explorer):
 
     def render(self) -> None:
         """Decode the current code and put the digit and the code's text in place."""
-        code = self.code
-        self.decoded.value = digit_png(decode_images(self.model, code[None])[0])
-        self.code_label.value = _format_code(code)
+        values = self._values()
+        self.decoded.value = digit_png(decode_images(self.model, torch.tensor([values]))[0])
+        self.code_label.value = _format_code(values)
         self.updates += 1
 
     # -- actions (the buttons call these; so can Python) ----------------------
