@@ -428,7 +428,9 @@ def test_explorer_app_moves_the_digit(page, explorer, request):
     page.screenshot(path=str(shots / "explorer_before.png"), full_page=True)
     latencies = move_slider_with_keys(page, scope, 0, presses=2)
     record_latencies("explorer", latencies)
+    before = src(page, image)
     drag_slider(page, scope, 1, pixels=-40)
-    page.wait_for_timeout(500)
+    wait_src_change(page, image, before)
+    wait_kernel_agrees_with_sliders(page, scope)
     page.screenshot(path=str(shots / "explorer_after.png"), full_page=True)
     assert page.uncaught_errors == []
