@@ -106,6 +106,16 @@ def lab_page(page, lab):
 # -- what a person sees ---------------------------------------------------------------------
 
 
+def wait_or_fail(page, expression: str, message: str, arg=None, timeout_ms: int = 30_000) -> None:
+    """wait_for_function, failing with a sentence that says what the user would have missed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(expression, arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pytest.fail(f"{message} (waited {timeout_ms / 1000:.0f} s)")
+
+
 def src(page, selector: str) -> str:
     return page.eval_on_selector(selector, "e => e.src")
 
@@ -186,7 +196,8 @@ def move_slider_with_keys(page, scope: str, position: int, presses: int) -> list
     for _ in range(presses):
         before = src(page, image)
         page.keyboard.press("ArrowRight")
-        page.wait_for_function("() => window.vaekitLatency.shown !== null", timeout=30_000)
+        wait_or_fail(page, "() => window.vaekitLatency.shown !== null",
+                     "the decoded image did not change after a key press on a latent slider")
         latency = page.evaluate("() => window.vaekitLatency.shown - window.vaekitLatency.pressed")
         latencies.append(latency)
         assert src(page, image) != before, "the decoded image did not change after a key press on a latent slider"
@@ -235,7 +246,8 @@ def check_latent_sliders(page, scope: str, shots) -> list[float]:
     after_keys = src(page, image)
     second_before = slider_values(page, scope)[1]
     drag_slider(page, scope, 1, pixels=40)
-    wait_src_change(page, image, after_keys)
+    wait_or_fail(page, "([s, old]) => document.querySelector(s).src !== old",
+                 "the decoded image did not change after dragging a latent slider", arg=[image, after_keys])
     page.wait_for_timeout(300)  # let the drag's last move land
     second_after = slider_values(page, scope)[1]
     assert second_after > second_before
@@ -360,7 +372,8 @@ def test_interpolation_notebook_plays(lab_page, lab, request):
     page.locator(scope).screenshot(path=str(shots / "interpolator_before.png"))
     page.evaluate(FRAME_RECORDER_JS, [frame, handle])
     page.click(f"{scope} .vaekit-play button:has(i.fa-play)")
-    page.wait_for_function("() => new Set(window.vaekitFrames.map(f => f.src)).size >= 3", timeout=30_000)
+    wait_or_fail(page, "() => new Set(window.vaekitFrames.map(f => f.src)).size >= 3",
+                 "after ▶ the shown frame did not advance through the walk")
     page.locator(scope).screenshot(path=str(shots / "interpolator_playing.png"))
     shown = page.evaluate("() => window.vaekitFrames")
     assert max(f["index"] for f in shown) >= 2, f"the frame slider did not advance: {shown}"
@@ -401,12 +414,14 @@ def test_training_notebook_shows_the_loss_while_it_trains(lab_page, lab, request
         (shots / f"live_loss_while_training_{number}.png").write_bytes(shot)
     wait_until_all_cells_ran(page)
     page.locator(live).screenshot(path=str(shots / "live_loss_final.png"))
-    assert cell_errors(page) == []
     # The first drawing (empty axes) and the last could come from a plot that is only drawn before and
     # after training; a third state while the cell runs means it was redrawn during training.
     states_while_running = {update["src"] for update in page.evaluate("() => window.vaekitLiveLoss")
                             if update["running"]}
-    assert len(states_while_running) >= 3, "the live loss plot did not change while the training cell ran"
+    assert len(states_while_running) >= 3, (
+        f"the live loss plot showed {len(states_while_running)} states while the training cell ran; "
+        "it must be redrawn during training")
+    assert cell_errors(page) == []
 
 
 @pytest.fixture(scope="module")
