@@ -81,7 +81,7 @@ def main() -> None:
     report("  for comparison: the same PNG at Pillow's default level 6", lambda i: _png_level(digit, 6))
     report("  for comparison: a 28 px PNG (the browser would upscale)", lambda i: vw.digit_png(digit, scale=1))
     methods = ("spherical", "linear")
-    report("interpolation strip, end to end (method toggled: 10 steps, strip + frame PNGs)",
+    report("interpolation strip, end to end (10 steps; strip + frame PNGs)",
            lambda i: setattr(path.method, "value", methods[i % 2]), reps=max(50, args.reps // 10))
     live = vw.LiveLossPlot()
     live.history = vaekit.load_checkpoint(checkpoint).history
