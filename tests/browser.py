@@ -95,7 +95,8 @@ class Server:
     def refuses(self, path: str) -> bool:
         """A GET without the token is answered 403, or sent to the login page."""
         response = self._get(path, with_token=False)
-        return response.status == 403 or (response.status in (302, 303) and "/login" in response.getheader("Location", ""))
+        to_login = response.status in (302, 303) and "/login" in response.getheader("Location", "")
+        return response.status == 403 or to_login
 
     def _get(self, path: str, with_token: bool) -> http.client.HTTPResponse:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -355,7 +355,8 @@ def move_slider_by_keys_without_waiting(page, scope: str, position: int) -> None
 FRAME_RECORDER_JS = """([image, handle]) => {
     window.vaekitFrames = [];
     new MutationObserver(() => window.vaekitFrames.push(
-        {index: Number(document.querySelector(handle).getAttribute('aria-valuenow')), src: document.querySelector(image).src}
+        {index: Number(document.querySelector(handle).getAttribute('aria-valuenow')),
+         src: document.querySelector(image).src}
     )).observe(document.querySelector(image), {attributes: true, attributeFilter: ['src']});
 }"""
 
@@ -420,7 +421,7 @@ def test_training_notebook_shows_the_loss_while_it_trains(lab_page, lab, request
     # after training; a third state while the cell runs means it was redrawn during training.
     states_while_running = {update["src"] for update in page.evaluate("() => window.vaekitLiveLoss")
                             if update["running"]}
-    (shots / "live_loss_states.json").write_text(json.dumps({"states_while_training_cell_ran": len(states_while_running)}))
+    (shots / "live_loss_states.json").write_text(json.dumps({"states_while_cell_ran": len(states_while_running)}))
     assert len(states_while_running) >= 3, (
         f"the live loss plot showed {len(states_while_running)} states while the training cell ran; "
         "it must be redrawn during training")

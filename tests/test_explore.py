@@ -22,8 +22,10 @@ def test_a_missing_checkpoint_is_one_clear_line(capsys):
         code = exit.code
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.splitlines() == ["vaekit: error: checkpoint nowhere.safetensors does not exist; train one with "
-                                "`python -m vaekit train` or leave out --checkpoint to use the shipped pretrained model"]
+    assert err.splitlines() == [
+        "vaekit: error: checkpoint nowhere.safetensors does not exist; train one with `python -m vaekit train` "
+        "or leave out --checkpoint to use the shipped pretrained model"
+    ]
 
 
 def test_voila_listens_on_loopback_only_with_the_token():
