@@ -409,9 +409,10 @@ def test_training_notebook_shows_the_loss_while_it_trains(lab_page, lab, request
     # what a person watching would have seen, for the artifacts
     seen = []
     while page.evaluate(running) and len(seen) < 8:
-        shot = page.locator(live).screenshot()
-        if not seen or shot != seen[-1]:
-            seen.append(shot)
+        if page.eval_on_selector(live, "img => img.complete && img.naturalWidth > 0"):  # not mid-load
+            shot = page.locator(live).screenshot()
+            if not seen or shot != seen[-1]:
+                seen.append(shot)
         page.wait_for_timeout(300)
     for number, shot in enumerate(seen):
         (shots / f"live_loss_while_training_{number}.png").write_bytes(shot)
