@@ -38,8 +38,18 @@ demo: data
 test: data
 	VAEKIT_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
+# Both servers listen on 127.0.0.1 only and want a random token (a kernel runs any code it is sent).
+LAB_PORT ?= 8888
 lab: install
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks
+	@token=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))'); \
+	echo "JupyterLab: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+		--ServerApp.port_retries=0 --IdentityProvider.token=$$token --ServerApp.root_dir=notebooks \
+		$$([ $$(id -u) = 0 ] && echo --allow-root)  # containers run as root
+
+# The slider and interpolation explorer as a web app without code (Voila), with the shipped model.
+explore: data
+	$(PY) -m vaekit explore
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -23,6 +23,7 @@ from . import checkpoint as ckpt
 from . import distributed
 from .data import load_mnist
 from .errors import VaekitError
+from .explore import DEFAULT_PORT, serve
 from .latent import interpolate
 from .model import HEADS, PRESETS, build
 from .plotting import plot_history, plot_images, plot_pairs, save_fig
@@ -221,6 +222,10 @@ def cmd_evaluate(args) -> None:
     )
 
 
+def cmd_explore(args) -> None:
+    serve(port=args.port, token=args.token, checkpoint=args.checkpoint, data=args.data, open_browser=args.browser)
+
+
 # -- the parser ---------------------------------------------------------------
 
 
@@ -282,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)
     p.add_argument("--seed", type=_natural_int, default=0, help="noise seed (default: %(default)s)")
+
+    p = command("explore", cmd_explore, "serve the latent explorer as a web app on 127.0.0.1 (Voila)")
+    p.add_argument("--checkpoint", default=None, help="model file (default: the shipped pretrained model)")
+    p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT, help="default: %(default)s")
+    p.add_argument("--token", default=None, help="the token visitors need (default: a random one, printed)")
+    p.add_argument("--browser", action="store_true", help="also open a web browser")
     return parser
 
 
