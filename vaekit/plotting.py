@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from torchvision.utils import make_grid
 
 SIDE = 28  # MNIST images are 28 x 28
 FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
@@ -23,6 +22,8 @@ FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
 
 def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
     """(N, 784) or (N, 28, 28) intensities in [0, 1] -> one (H, W) float array."""
+    from torchvision.utils import make_grid  # here, not at import: torchvision adds seconds to every CLI start
+
     images = images.detach().cpu().float().reshape(-1, 1, SIDE, SIDE)
     grid = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
     return grid[0].numpy()
@@ -66,9 +67,6 @@ def plot_history(history: dict, fig: Figure | None = None) -> Figure:
     if losses:
         steps_ax.plot(losses, color="0.8", linewidth=0.6, label="each step")
         steps_ax.plot(smooth(losses), color="C0", label="smoothed")
-        low, high = np.percentile(losses, [0.5, 99]) if len(losses) > 20 else (min(losses), max(losses))
-        steps_ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low) + 1e-6)
-    steps_ax.set(xlabel="step", ylabel="negative ELBO (nats / image)", title="Training, step by step")
     epochs = history.get("epochs", [])
     x = [r["epoch"] + 1 for r in epochs]
     for i, term in enumerate(("total", "reconstruction", "kl")):
@@ -76,6 +74,17 @@ def plot_history(history: dict, fig: Figure | None = None) -> Figure:
         epochs_ax.plot(x, [r[f"train_{term}"] for r in epochs], "o-", color=f"C{i}", label=f"train {label}", markersize=3)
         if epochs and f"test_{term}" in epochs[0]:
             epochs_ax.plot(x, [r[f"test_{term}"] for r in epochs], "s--", color=f"C{i}", label=f"test {label}", markersize=3)
+    _finish_loss_axes(fig, steps_ax, epochs_ax, losses)
+    return fig
+
+
+def _finish_loss_axes(fig: Figure, steps_ax, epochs_ax, losses: list[float]) -> None:
+    """Labels, grid, legends and a step axis scaled to the bulk of ``losses``."""
+    if losses:
+        # The first steps' losses are far above the rest: keep them off the scale.
+        low, high = np.percentile(losses, [0.5, 99]) if len(losses) > 20 else (min(losses), max(losses))
+        steps_ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low) + 1e-6)
+    steps_ax.set(xlabel="step", ylabel="negative ELBO (nats / image)", title="Training, step by step")
     epochs_ax.set(xlabel="epoch", ylabel="nats / image", title="Per epoch")
     epochs_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.25" after a short run
     for ax in (steps_ax, epochs_ax):
@@ -83,7 +92,6 @@ def plot_history(history: dict, fig: Figure | None = None) -> Figure:
         if ax.lines:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
@@ -118,15 +126,5 @@ def plot_histories(histories: dict[str, dict]) -> Figure:
         split = "test" if epochs and "test_total" in epochs[0] else "train"
         x = [r["epoch"] + 1 for r in epochs]
         epochs_ax.plot(x, [r[f"{split}_total"] for r in epochs], "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
-    if len(every_loss) > 20:  # the first steps' losses are far above the rest: keep them off the scale
-        low, high = np.percentile(every_loss, [0.5, 99])
-        steps_ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
-    steps_ax.set(xlabel="step", ylabel="negative ELBO (nats / image)", title="Training, step by step")
-    epochs_ax.set(xlabel="epoch", ylabel="nats / image", title="Per epoch")
-    epochs_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.25" after a short run
-    for ax in (steps_ax, epochs_ax):
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
+    _finish_loss_axes(fig, steps_ax, epochs_ax, every_loss)
     return fig
