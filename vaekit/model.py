@@ -213,7 +213,9 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """Encode, sample a code, decode: returns (logits, mean, scale)."""
-        mean, scale = self.encode(x)
+        # Under bfloat16 autocast (--fast) the heads come out in bfloat16; the
+        # noise, the KL's exp/log and its sums keep float32's precision.
+        mean, scale = (t.float() for t in self.encode(x))
         z = self.reparameterize(mean, scale, generator)
         return self.decode(z), mean, scale
 
