@@ -108,6 +108,7 @@ def cmd_train(args) -> None:
         grad_clip=args.grad_clip,
         checkpoint_every=args.checkpoint_every,
         fast=args.fast,
+        binarize=args.binarize,
     )
     data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
     model = build(args.preset, seed=args.seed, **overrides)
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value (default: no clipping)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also save the training state every N steps (default: every epoch)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/training.safetensors")
+    p.add_argument("--binarize", action="store_true", help="dynamically binarized MNIST, as in published likelihood tables")
     p.add_argument("--fast", action="store_true", help="bfloat16 autocast for the networks (faster on recent CPUs/GPUs; see benchmarks/README.md)")
     p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")

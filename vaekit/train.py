@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
-from .data import shuffled_batches
+from .data import BINARIZED_TEST_SEED, binarize, shuffled_batches
 from .errors import CheckpointError, TrainingError
 from .model import VAE
 
@@ -39,6 +39,10 @@ class TrainConfig:
     # optimizer and evaluation stay float32): faster on CPUs with AVX-512 BF16
     # or AMX and on recent GPUs; see benchmarks/README.md for what it costs.
     fast: bool = False
+    # Dynamically binarized MNIST, as in the published likelihood tables: every
+    # batch's pixels are re-drawn as 0/1 with probability = intensity, and the
+    # test set is binarized once with a fixed seed (data.BINARIZED_TEST_SEED).
+    binarize: bool = False
 
     def __post_init__(self):
         checks = [
@@ -139,6 +143,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.train_images = train_images.to(self.device)
         self.test_images = None if test_images is None else test_images.to(self.device)
+        if config.binarize and self.test_images is not None:
+            self.test_images = binarize(self.test_images, BINARIZED_TEST_SEED)
         self.callbacks = list(callbacks)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         # The fused kernel updates all parameters in one pass over memory; the
@@ -168,6 +174,10 @@ class Trainer:
             start = time.perf_counter()
             while self.step < len(batches) and not self.stop_requested:
                 batch = self.train_images[batches[self.step].to(self.device)]
+                if self.config.binarize:
+                    # The noise generator draws the pixels too, so a resumed run
+                    # sees the same binary images.
+                    batch = binarize(batch, self.noise)
                 self._train_step(batch)
                 every = self.config.checkpoint_every
                 if every and self.step % every == 0 and self.step < len(batches):
