@@ -45,8 +45,8 @@ def test_fast_mode_learns_and_is_reproducible(small_mnist):
     assert a["batch_losses"][-1] < 0.5 * a["batch_losses"][0]
 
 
-def test_the_cli_passes_both_options():
-    args = build_parser().parse_args(["train", "--fast", "--binarize"])
-    assert args.fast and args.binarize
+def test_the_cli_passes_the_options():
+    args = build_parser().parse_args(["train", "--fast", "--binarize", "--threads", "1"])
+    assert args.fast and args.binarize and args.threads == 1
     args = build_parser().parse_args(["train"])
-    assert not args.fast and not args.binarize
+    assert not args.fast and not args.binarize and args.threads is None
