@@ -54,7 +54,9 @@ def log_importance_weights(
         eps = torch.stack([torch.randn(mean.shape, generator=generator, device=mean.device) for _ in range(n)])  # (n, B, L)
         z = mean + std * eps
         logits = model.decode(z.reshape(-1, z.shape[-1])).float().reshape(n, len(x), -1)  # (n, B, 784)
-        log_px_given_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(dim=-1)
+        # Bernoulli log p(x|z) = sum_d x_d * l_d - softplus(l_d): the same as the
+        # loss's cross-entropy, without materialising x for every sample.
+        log_px_given_z = torch.einsum("nbd,bd->nb", logits, x) - F.softplus(logits).sum(dim=-1)
         log_qz = (-0.5 * (eps.square() + LOG_2PI) - log_std).sum(dim=-1)  # (z - mean) / std = eps
         rows.append(log_px_given_z + _standard_normal_log_density(z) - log_qz)
     return torch.cat(rows)
