@@ -48,6 +48,16 @@ def load_average() -> list[float] | None:
         return None
 
 
+def peak_rss_mb() -> float | None:
+    """The largest resident memory this process has had (Linux reports KiB, macOS bytes)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def machine_info() -> dict:
     import torchvision
 
@@ -84,6 +94,7 @@ def machine_lines(machine: dict) -> list[str]:
         f"- Versions: Python {machine['python']}, torch {machine['torch']}, torchvision {machine['torchvision']}",
         f"- Load average (1, 5, 15 min) at start {machine['load_average_at_start']}, "
         f"at end {machine.get('load_average_at_end')}: the machine is shared, so compare within a run",
+        f"- Peak resident memory of this benchmark process: {machine.get('peak_rss_mb')} MB",
     ]
 
 
@@ -91,6 +102,7 @@ def write_results(name: str, results: dict, markdown: str, folder: Path = RESULT
     """Write ``<name>.json`` and ``<name>.md`` into ``folder``; return both paths."""
     folder.mkdir(parents=True, exist_ok=True)
     results["machine"]["load_average_at_end"] = load_average()
+    results["machine"]["peak_rss_mb"] = peak_rss_mb()
     json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     md_path.write_text(markdown(results) if callable(markdown) else markdown)
