@@ -35,9 +35,9 @@ class TrainConfig:
     device: str = "auto"  # "auto" takes CUDA, then Apple's MPS, then the CPU
     grad_clip: float | None = None  # max gradient norm; None = no clipping (the seed)
     checkpoint_every: int | None = None  # steps between training checkpoints; None = every epoch
-    # bfloat16 autocast for the networks' matrix products (the loss, the
-    # optimizer and evaluation stay float32): faster on CPUs with AVX-512 BF16
-    # or AMX and on recent GPUs; see benchmarks/README.md for what it costs.
+    # bfloat16 autocast for the networks' matrix products (the decoder's output
+    # layer, the loss, the optimizer and evaluation stay float32): faster on CPUs
+    # with AVX-512 BF16 or AMX and on recent GPUs; see benchmarks/README.md.
     fast: bool = False
     # Dynamically binarized MNIST, as in the published likelihood tables: every
     # batch's pixels are re-drawn as 0/1 with probability = intensity, and the
