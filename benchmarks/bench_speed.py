@@ -26,7 +26,6 @@ epoch, and reports both test negative ELBOs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
