@@ -11,7 +11,7 @@ RUN    ?= runs/demo
 # One data folder for the CLI, the tests and the notebooks (which run in notebooks/).
 export VAEKIT_DATA ?= $(CURDIR)/data
 
-.PHONY: install data demo test test-quick lab explore bench clean
+.PHONY: install data demo test test-quick lab explore bench bench-tf1 clean
 
 install: $(STAMP)
 
@@ -37,6 +37,24 @@ demo: data
 # --nbval-lax checks that every cell runs (their own asserts check the widgets), not saved outputs.
 test: data
 	VAEKIT_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+# Benchmarks (not part of `make test`): results go to benchmarks/results/.
+# `make bench` is the short run; `make bench BENCH=--full` adds the 10-epoch
+# --fast check and a 20-epoch binarized run scored with k = 5000.
+BENCH ?=
+TFVENV ?= .tfvenv
+bench: data
+	$(PY) benchmarks/bench_speed.py $(BENCH)
+	$(PY) benchmarks/evaluate_quality.py $(if $(BENCH),,--k 100 --test-limit 1000)
+	$(PY) benchmarks/literature_binarized.py $(if $(BENCH),--epochs 20 --k 5000 --test-limit 1000,)
+
+# The seed's own TF1 code in its own venv (tensorflow-cpu is large: about 2 GB installed).
+$(TFVENV)/bin/python:
+	$(PYTHON) -m venv $(TFVENV)
+	$(TFVENV)/bin/pip install --quiet --disable-pip-version-check tensorflow-cpu tf-keras numpy
+
+bench-tf1: data $(TFVENV)/bin/python
+	$(PY) benchmarks/bench_tf1.py --tf-python $(TFVENV)/bin/python
 
 # Both servers listen on 127.0.0.1 only and want a random token (a kernel runs any code it is sent).
 LAB_PORT ?= 8888

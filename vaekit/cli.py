@@ -133,6 +133,8 @@ def cmd_train(args) -> None:
     is_main = distributed.is_main_process()  # the one process that prints and writes
     say = print if is_main else (lambda *_, **__: None)
     out = _writable_folder(Path(args.out))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     overrides = {"head": args.head} if args.head else {}
     if args.latent_size:
         overrides["latent_size"] = args.latent_size
@@ -144,6 +146,8 @@ def cmd_train(args) -> None:
         device=args.device,
         grad_clip=args.grad_clip,
         checkpoint_every=args.checkpoint_every,
+        fast=args.fast,
+        binarize=args.binarize,
     )
     with distributed.main_process_first():
         data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
@@ -257,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value (default: no clipping)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also save the training state every N steps (default: every epoch)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/training.safetensors")
+    p.add_argument("--binarize", action="store_true", help="dynamically binarized MNIST, as in published likelihood tables")
+    p.add_argument(
+        "--threads", type=_positive_int,
+        help="PyTorch's CPU threads (default: one per core; on a busy machine 1 can be many times faster)",
+    )
+    p.add_argument("--fast", action="store_true", help="bfloat16 autocast for the networks (faster on recent CPUs/GPUs; see benchmarks/README.md)")
     p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
     p.add_argument("--out", default=str(DEFAULT_RUN), help="run folder for the checkpoints (default: %(default)s)")

@@ -264,3 +264,20 @@ def shuffled_batches(
     order = torch.randperm(n, generator=generator)
     stop = n - n % batch_size if drop_last else n
     return list(order[:stop].split(batch_size))
+
+
+# The seed of the one fixed binarization of the test set (see ``binarize``).
+BINARIZED_TEST_SEED = 0
+
+
+def binarize(images: torch.Tensor, generator: torch.Generator | int) -> torch.Tensor:
+    """Black-and-white pixels drawn with probability = intensity (Bernoulli sampling).
+
+    Published MNIST likelihoods use such *binarized* MNIST: training re-draws the
+    pixels every epoch ("dynamic" binarization), and the test set is drawn once
+    with a fixed seed so that every model is scored on the same images.
+    ``generator`` may be a seed.
+    """
+    if isinstance(generator, int):
+        generator = torch.Generator(device=images.device).manual_seed(generator)
+    return torch.bernoulli(images, generator=generator)
