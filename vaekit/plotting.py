@@ -49,8 +49,15 @@ def plot_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, title: st
     return plot_images(torch.cat([originals.reshape(n, -1), reconstructions.reshape(n, -1)]), nrow=n, title=title)
 
 
-def smooth(values: list[float], weight: float = 0.98) -> np.ndarray:
-    """Exponential moving average, bias-corrected like Adam's so the start is not dragged to 0."""
+def smooth(values: list[float], weight: float | None = None) -> np.ndarray:
+    """Exponential moving average, bias-corrected like Adam's so the start is not dragged to 0.
+
+    The default weight averages over about the last tenth of the run, and at most
+    about 50 steps (weight 0.98): a quick run's curve would otherwise trail far
+    behind the few steps it summarises.
+    """
+    if weight is None:
+        weight = max(0.0, 1.0 - max(0.02, 10.0 / max(len(values), 1)))
     out, average = np.empty(len(values)), 0.0
     for i, v in enumerate(values):
         average = weight * average + (1 - weight) * v
