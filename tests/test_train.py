@@ -65,3 +65,8 @@ def test_bad_settings_are_refused():
             TrainConfig(**bad)
     with pytest.raises(TrainingError, match="larger than the 100 training images"):
         Trainer(build("seed"), torch.rand(100, 784), config=TrainConfig(batch_size=150))
+
+
+def test_checkpoint_every_without_a_path_just_trains(small_mnist):
+    history = fit(build("seed", seed=0), small_mnist.train_images, config=TrainConfig(epochs=1, checkpoint_every=3))
+    assert len(history["batch_losses"]) == 10

@@ -182,7 +182,7 @@ class Trainer:
                     batch = binarize(batch, self.noise)
                 self._train_step(batch)
                 every = self.config.checkpoint_every
-                if every and self.step % every == 0 and self.step < len(batches):
+                if every and self.checkpoint_path and self.step % every == 0 and self.step < len(batches):
                     self.save_checkpoint()
             if self.step == len(batches):
                 self._end_epoch(batch, time.perf_counter() - start)
