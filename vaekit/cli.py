@@ -161,30 +161,31 @@ def cmd_train(args) -> None:
     elif training_file.exists() and not args.resume:
         say(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
     processes = distributed.world_size()
-    say(
-        f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
-        f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}"
-        + (f" in {processes} processes" if processes > 1 else ""),
-        flush=True,
-    )
     try:
         with _stop_after_the_step_on_ctrl_c(trainer):
+            # Printed under the handler: from this line on, a Ctrl-C saves the state.
+            say(
+                f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
+                f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}"
+                + (f" in {processes} processes" if processes > 1 else ""),
+                flush=True,
+            )
             history = trainer.fit()
             if trainer.stop_requested and trainer.epoch < config.epochs:
                 trainer.save_checkpoint()
                 raise VaekitError(
                     f"interrupted; progress saved in {training_file}: continue with the same command and --resume"
                 )
+            # Still under the handler: a Ctrl-C while the model and figure are written lets them finish.
+            if is_main:
+                model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
+                print(f"model saved to {model_path}")
+                if history["epochs"]:
+                    print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
     except KeyboardInterrupt:
         raise VaekitError(
             f"interrupted; the last checkpoint in {out} is kept: continue with the same command and --resume"
         ) from None
-    if not is_main:
-        return
-    model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
-    print(f"model saved to {model_path}")
-    if history["epochs"]:
-        print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
 
 
 def cmd_sample(args) -> None:
