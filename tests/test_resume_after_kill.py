@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # One cycle: 6 kills (3 of them mid-write) and 1 Ctrl-C.
 SCHEDULE = ["kill", "kill mid-write", "kill", "interrupt", "kill mid-write", "kill", "kill mid-write"]
 ROUNDS = int(os.environ.get("VAEKIT_FAULT_ROUNDS", len(SCHEDULE)))
-EPOCHS = int(os.environ.get("VAEKIT_KILL_EPOCHS", "5"))
+EPOCHS = int(os.environ.get("VAEKIT_KILL_EPOCHS", "8"))
 SEED = int(os.environ.get("VAEKIT_KILL_SEED", random.randrange(10**6)))
 # 10 steps an epoch on 1,500 images; a training checkpoint every 2 steps.
 TRAIN_ARGS = [
@@ -42,7 +42,10 @@ TRAIN_ARGS = [
 ]  # fmt: skip
 THREADS = 1  # the same in every process: a different split of the work may round differently
 SLOW_FSYNC_S = 0.2
-ANYTIME_DELAY_S = 1.0  # the longest a round trains before its kill: keeps the run from ending early
+# The longest a round trains before its kill, at most: scaled down to the
+# uninterrupted run's duration on a fast machine, so that the run does not end
+# before every round has been played.
+ANYTIME_DELAY_S = 1.0
 STARTUP_TIMEOUT_S = 120
 
 # The child: the real CLI, with torch's thread count pinned and, for the
@@ -134,15 +137,19 @@ def uninterrupted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("uninterrupted")
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)
+    start = time.perf_counter()
     try:
         assert main([*TRAIN_ARGS, "--out", str(folder / "run"), "--figures", str(folder / "figures")]) == 0
     finally:
         torch.set_num_threads(threads)
-    return folder / "run", checkpoint.load_checkpoint(folder / "run" / TRAINING_FILE).history
+    seconds = time.perf_counter() - start
+    return folder / "run", checkpoint.load_checkpoint(folder / "run" / TRAINING_FILE).history, seconds
 
 
 def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted, tmp_path):
-    reference_run, reference = uninterrupted
+    reference_run, reference, reference_seconds = uninterrupted
+    # The random waits add up to about ROUNDS * delay / 2: a quarter of the whole run at most.
+    anytime_delay = min(ANYTIME_DELAY_S, reference_seconds / (2 * ROUNDS))
     run, figures = tmp_path / "run", tmp_path / "figures"
     steps_per_epoch = len(reference["batch_losses"]) // EPOCHS
     rng = random.Random(SEED)
@@ -162,7 +169,7 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 1.5 * SLOW_FSYNC_S))
         else:
-            time.sleep(rng.uniform(0, ANYTIME_DELAY_S))
+            time.sleep(rng.uniform(0, anytime_delay))
         code = child.stop(signal.SIGINT if mode == "interrupt" else signal.SIGKILL)
         if code is None or code == 0:
             break  # training ended first: nothing left to interrupt
