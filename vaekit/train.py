@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed, fastpath
+from . import distributed, fastpath, precision
 from .data import BINARIZED_TEST_SEED, binarize, shuffled_batches
 from .errors import CheckpointError, TrainingError
 from .model import VAE
@@ -154,9 +155,16 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
         self._loss = distributed.loss_function(self.model)  # DDP under torchrun
+        # --fast: bfloat16 only where it is native and (one process) measured faster; else float32 and a warning.
+        probe = None if distributed.world_size() > 1 else (
+            lambda: precision.probe(self.model, self.train_images[: config.batch_size].float(), self.device))
+        key = (repr(model.config), config.batch_size, torch.get_num_threads())
+        self.precision = precision.decide(self.device, config.fast, probe, cache_key=key)
+        if self.precision.note:
+            warnings.warn(self.precision.note, precision.PrecisionWarning, stacklevel=2)
         # The MLP's step written out by hand (fastpath.py: same numbers, less overhead); None = autograd.
         self.hand_written_step = fastpath.for_training(
-            self.model, self.device, config.batch_size, config.fast, distributed.world_size()
+            self.model, self.device, config.batch_size, self.precision.bfloat16, distributed.world_size()
         )
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.epoch = 0  # the epoch in progress (or the next one)
@@ -202,7 +210,7 @@ class Trainer:
         if self.hand_written_step is not None:  # loss and gradients in one pass, no autograd graph
             losses = self.hand_written_step.step(batch, eps)
         else:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.fast):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision.bfloat16):
                 loss = self._loss(batch[rows], eps[rows])
             losses = torch.stack([loss.total, loss.reconstruction, loss.kl]).detach()
         # One read of the device per step, summed over the processes under torchrun.
