@@ -78,3 +78,12 @@ def test_it_steps_aside_where_it_does_not_apply(small_mnist):
     assert "float32" in why_not(build("seed", seed=0).double(), cpu, bfloat16=False, processes=1)
     with pytest.raises(ValueError, match="batches of 150"):
         FastStep(model, BATCH).step(*batch_and_noise(small_mnist.train_images[:100]))
+
+
+def test_a_model_changed_after_the_trainer_was_made_goes_back_to_autograd(small_mnist):
+    model = build("seed", seed=0)
+    trainer = Trainer(model, small_mnist.train_images, config=TrainConfig(epochs=1))
+    seen = []
+    model.decoder[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    trainer.fit()
+    assert trainer.hand_written_step is None and len(seen) == trainer.steps_per_epoch + 1  # + the epoch's report

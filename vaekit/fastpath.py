@@ -61,6 +61,19 @@ def why_not(model: nn.Module, device: torch.device, bfloat16: bool, processes: i
     return None
 
 
+def _structure(model: nn.Module) -> tuple:
+    """What the hand-written step relies on: the same modules, parameters, and no hooks."""
+    from torch.nn.modules import module as torch_module
+
+    hooked = bool(torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks
+                  or torch_module._global_backward_hooks)
+    modules = tuple(
+        (id(m), bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks))
+        for m in model.modules()
+    )
+    return hooked, modules, tuple(id(p) for p in model.parameters())
+
+
 def for_training(model: nn.Module, device: torch.device, batch_size: int, bfloat16: bool, processes: int):
     """A ``FastStep`` for this run, or None where autograd must do the step (see ``why_not``)."""
     return FastStep(model, batch_size) if why_not(model, device, bfloat16, processes) is None else None
@@ -99,6 +112,11 @@ class FastStep:
         self.d_mean, self.d_scale, self.d_z, self.tmp = (buffer(b, latent) for _ in range(4))
         self.grads = [torch.empty_like(p) for p in self.parameters]
         self.grad_of = dict(zip((id(p) for p in self.parameters), self.grads))
+        self.structure = _structure(model)
+
+    def fits(self) -> bool:
+        """False once the model has changed since (a layer inserted, a hook registered): use autograd then."""
+        return _structure(self.model) == self.structure
 
     # -- pieces ---------------------------------------------------------------
 

@@ -207,6 +207,8 @@ class Trainer:
         # batch's noise, drawn whole so that N processes compute what one does.
         eps = torch.randn(len(batch), self.model.config.latent_size, generator=self.noise, device=self.device)
         rows = distributed.my_rows(len(batch))
+        if self.hand_written_step is not None and not self.hand_written_step.fits():
+            self.hand_written_step = None  # the model changed (a hook, a layer): autograd from now on
         if self.hand_written_step is not None:  # loss and gradients in one pass, no autograd graph
             losses = self.hand_written_step.step(batch, eps)
         else:
