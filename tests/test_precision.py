@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from vaekit import TrainConfig, Trainer, build, precision
+from vaekit.data import to_float
 from vaekit.precision import PrecisionWarning, decide, missing_bfloat16
 from vaekit.threads import prefer_passive_waiting
 
@@ -49,7 +50,7 @@ def test_native_bfloat16_is_used_only_when_the_probe_finds_it_faster():
 def test_the_probe_times_real_steps_and_leaves_the_model_alone(small_mnist):
     model = build("seed", seed=0)
     before = [p.clone() for p in model.parameters()]
-    ms = precision.probe(model, small_mnist.train_images[:150].float(), CPU)
+    ms = precision.probe(model, to_float(small_mnist.train_images[:150]), CPU)
     assert set(ms) == {"float32", "bfloat16"} and all(v > 0 for v in ms.values())
     assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
 

@@ -168,6 +168,8 @@ def probe(model: nn.Module, batch: torch.Tensor, device: torch.device) -> dict:
     from . import fastpath
 
     eps = torch.randn(len(batch), model.config.latent_size, generator=torch.Generator(device=device).manual_seed(0), device=device)
+    # A conditional model needs labels; any class will do for timing.
+    labels = torch.zeros(len(batch), dtype=torch.long, device=device) if model.config.conditional else None
 
     def step_of(bfloat16: bool) -> Callable[[], None]:
         twin = copy.deepcopy(model)
@@ -179,8 +181,8 @@ def probe(model: nn.Module, batch: torch.Tensor, device: torch.device) -> dict:
                 hand.step(batch, eps)
             else:
                 optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
-                    loss = twin.loss(batch, eps=eps)
+                with autocast(twin, device, bfloat16):
+                    loss = twin.loss(batch, labels, eps=eps)
                 loss.total.backward()
             optimizer.step()
 
