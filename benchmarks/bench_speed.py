@@ -174,7 +174,21 @@ class PeakMatmul:
         return best
 
 
-def alternate(contenders: dict, steps: int, rounds: int, log) -> dict[str, list[float]]:
+def cpu_seconds(contender) -> float:
+    """CPU time (user + system) of the process that runs ``contender``: ours, or its child's."""
+    process = getattr(contender, "process", None)
+    if process is None:
+        return time.process_time()
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def alternate(contenders: dict, steps: int, rounds: int, log, cpu: dict | None = None) -> dict[str, list[float]]:
+    """Wall seconds of each contender's ``steps`` steps, per round; CPU seconds into ``cpu`` if given.
+
+    On a shared machine CPU time moves much less than wall time: at one thread it is
+    the cleanest figure of what a step costs (it counts a waiting thread's spinning, too).
+    """
     names = list(contenders)
     seen: dict[str, list[float]] = {name: [] for name in names}
     for name, contender in contenders.items():
@@ -182,7 +196,10 @@ def alternate(contenders: dict, steps: int, rounds: int, log) -> dict[str, list[
     for r in range(rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
+            before = cpu_seconds(contenders[name])
             seen[name].append(contenders[name].run(steps))
+            if cpu is not None:
+                cpu.setdefault(name, []).append(cpu_seconds(contenders[name]) - before)
         log(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {seen[n][-1]:.3g}" for n in names))
     return seen
 
@@ -217,7 +234,7 @@ def fast_elbo(epochs: int, data, log, seed: int = 42) -> dict:
     return out
 
 
-def summarize(seen: dict, steps: int, flops: float) -> dict:
+def summarize(seen: dict, steps: int, flops: float, cpu: dict | None = None) -> dict:
     rounds = len(seen["peak fp32"])
     peaks = {"fp32": max(seen["peak fp32"]), "bf16": max(seen["peak bf16"])}
     rows = {}
@@ -235,6 +252,8 @@ def summarize(seen: dict, steps: int, flops: float) -> dict:
             "fraction_of_peak": gflops / peaks[which],
             "of_which_peak": which,
         }
+        if cpu and name in cpu:
+            rows[name]["cpu_ms_per_step"] = benchlib.spread([1e3 * c / steps for c in cpu[name]])
 
     def ratio(slow, fast):  # > 1: `fast` is quicker; taken within each round
         if slow not in seen or fast not in seen:
@@ -277,20 +296,21 @@ def markdown(results: dict) -> str:
             "",
             f"`--fast` here: {part['fast_ran']}" + (f" — {part['fast_note']}" if part.get("fast_note") else ""),
             "",
-            "| contender | ms / step | images / s | fraction of peak |",
-            "|---|---|---|---|",
+            "| contender | ms / step | CPU ms / step | images / s | fraction of peak |",
+            "|---|---|---|---|---|",
         ]
         for name, row in s["contenders"].items():
             if "gflops" in row:
                 g = row["gflops"]
                 lines.append(
-                    f"| {name} (1024² / 2048², GFLOP/s) | | {g['median']:.0f} [{g['min']:.0f}, {g['max']:.0f}] "
+                    f"| {name} (1024² / 2048², GFLOP/s) | | | {g['median']:.0f} [{g['min']:.0f}, {g['max']:.0f}] "
                     f"GFLOP/s | highest {row['highest']:.0f} |"
                 )
                 continue
-            ms, ips = row["ms_per_step"], row["images_per_s"]
+            ms, ips, c = row["ms_per_step"], row["images_per_s"], row.get("cpu_ms_per_step")
+            cpu_text = f"{c['median']:.1f} [{c['min']:.1f}, {c['max']:.1f}]" if c else ""
             lines.append(
-                f"| {name} | {ms['median']:.1f} [{ms['min']:.1f}, {ms['max']:.1f}] | {ips['median']:,.0f} "
+                f"| {name} | {ms['median']:.1f} [{ms['min']:.1f}, {ms['max']:.1f}] | {cpu_text} | {ips['median']:,.0f} "
                 f"| {row['fraction_of_peak']:.2f} of {row['of_which_peak']} |"
             )
         lines += ["", "| ratio (within each round; > 1: the first is faster) | median [min, max] |", "|---|---|"]
@@ -336,14 +356,16 @@ def run_at(threads: int, images: torch.Tensor, steps: int, rounds: int, tf_pytho
         from bench_tf1 import SeedTF1
 
         tf1 = contenders["seed TF1"] = SeedTF1(tf_python, threads)
+    cpu: dict = {}
     try:
-        seen = alternate(contenders, steps, rounds, log)
+        seen = alternate(contenders, steps, rounds, log, cpu)
     finally:
         if tf1 is not None:
             tf1.close()
     return {
         "raw": seen,
-        "summary": summarize(seen, steps, FLOPS["counted"]),
+        "raw_cpu_seconds": cpu,
+        "summary": summarize(seen, steps, FLOPS["counted"], cpu),
         "fast_ran": fast.ran,
         "fast_note": fast.note,
         "tensorflow": tf1.version if tf1 else None,
