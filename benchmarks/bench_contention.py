@@ -15,7 +15,7 @@ Contenders (each its own process, so that OpenMP reads its environment once):
   vaekit                the default: ``import vaekit`` first, so PyTorch's threads wait passively
   vaekit, spin-waiting  PyTorch imported before vaekit: libgomp's default spin-then-sleep wait
                         (what vaekit did before, and what a notebook importing torch first gets);
-                        a quarter epoch scaled up, since its contended epochs can take minutes
+                        a part of an epoch scaled up, since its contended epochs can take minutes
   vaekit 1 thread       ``--threads 1``
   seed TF1              benchmarks/seed_tf1.py in its own venv (if ``--tf-python`` exists)
 
@@ -97,8 +97,8 @@ def contenders(args) -> dict[str, Child]:
     me = [sys.executable, str(Path(__file__).resolve()), "--serve", "--images", str(args.steps * BATCH)]
     out = {
         f"vaekit, {args.threads} threads": Child([*me, "--threads", str(args.threads)], env),
-        f"vaekit, {args.threads} threads, spin-waiting (before; a quarter epoch, times x 4)": Child(
-            [*me, "--threads", str(args.threads), "--spin-waiting"], env, fraction=0.25
+        f"vaekit, {args.threads} threads, spin-waiting (before; {args.before_fraction:g} of an epoch, scaled)": Child(
+            [*me, "--threads", str(args.threads), "--spin-waiting"], env, fraction=args.before_fraction
         ),
         "vaekit, 1 thread": Child([*me, "--threads", "1"], env),
     }
@@ -144,6 +144,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="150-step epochs (default: 400, all of MNIST)")
     parser.add_argument("--steps", type=int, help="steps per epoch (default 400, 150 with --quick)")
     parser.add_argument("--rounds", type=int, default=3, help="default: %(default)s")
+    parser.add_argument("--before-fraction", type=float, help="part of an epoch the spin-waiting contender trains, "
+                        "its time scaled up (default 0.25, 0.1 with --quick)")
     parser.add_argument("--threads", type=int, default=2, help="threads of the multi-threaded contenders (default: %(default)s)")
     parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"), help="the TF venv's python")
     parser.add_argument("--name", default="contention", help="results file name (default: %(default)s)")
@@ -154,6 +156,7 @@ def main(argv=None) -> None:
     if args.serve:
         return serve(args.threads, args.spin_waiting, args.images)
     args.steps = args.steps or (150 if args.quick else 400)
+    args.before_fraction = args.before_fraction or (0.1 if args.quick else 0.25)
 
     import benchlib
 
