@@ -7,6 +7,12 @@
     images = model.sample(60)
 """
 
+# Before anything imports torch: PyTorch's threads sleep rather than spin while
+# they wait for each other (vaekit/threads.py says why).
+from .threads import prefer_passive_waiting
+
+PASSIVE_WAITING = prefer_passive_waiting()
+
 from .checkpoint import load, load_checkpoint, save
 from .data import DATASETS, DataInfo, Dataset, MNISTData, load_dataset, load_mnist
 from .errors import CheckpointError, ConfigError, DataError, TrainingError, VaekitError

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .latent import interpolate
 from .model import ARCHS, HEADS
 from .models import ARCH_DEFAULTS, PRESETS, build
 from .plotting import plot_history, plot_images, plot_pairs, save_fig
+from .precision import PrecisionWarning
 from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate
 
 DEFAULT_RUN = Path("runs") / "seed"
@@ -171,9 +173,13 @@ def cmd_train(args) -> None:
     model.data_info = data.info
     training_file = out / TRAINING_FILE
     callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
-    trainer = Trainer(
-        model, data.train_images, data.test_images, config, callbacks, training_file, data.train_labels, data.test_labels
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionWarning)  # said below, in one line of our own
+        trainer = Trainer(
+            model, data.train_images, data.test_images, config, callbacks, training_file, data.train_labels, data.test_labels
+        )
+    if trainer.precision.note:
+        say(f"note: {trainer.precision.note}", flush=True)
     if args.resume and training_file.exists():
         trainer.restore(ckpt.load_checkpoint(training_file, trainer.device))
         say(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
@@ -335,9 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--binarize", action="store_true", help="dynamically binarized MNIST, as in published likelihood tables")
     p.add_argument(
         "--threads", type=_positive_int,
-        help="PyTorch's CPU threads (default: one per core; on a busy machine 1 can be many times faster)",
+        help="PyTorch's CPU threads (default: one per core; they sleep rather than spin while waiting, so a busy machine slows them gently)",
     )
-    p.add_argument("--fast", action="store_true", help="bfloat16 autocast for the networks (faster on recent CPUs/GPUs; see benchmarks/README.md)")
+    p.add_argument("--fast", action="store_true", help="bfloat16 autocast for the networks where the machine runs it natively and faster (else float32, said in one line)")
     p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
     p.add_argument("--out", default=str(DEFAULT_RUN), help="run folder for the checkpoints (default: %(default)s)")

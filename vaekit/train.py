@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed, precision
+from . import distributed, fastpath, precision
 from .data import BINARIZED_TEST_SEED, binarize, shuffled_batches, to_float
 from .device import pick_device
 from .errors import CheckpointError, ConfigError, TrainingError
@@ -173,6 +174,17 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
         self._loss = distributed.loss_function(self.model)  # DDP under torchrun
+        # --fast: bfloat16 only where it is native and (one process) measured faster; else float32 and a warning.
+        probe = None if distributed.world_size() > 1 else (
+            lambda: precision.probe(self.model, to_float(self.train_images[: config.batch_size]), self.device))
+        key = (repr(model.config), config.batch_size, torch.get_num_threads())
+        self.precision = precision.decide(self.device, config.fast, probe, cache_key=key)
+        if self.precision.note:
+            warnings.warn(self.precision.note, precision.PrecisionWarning, stacklevel=2)
+        # The MLP's step written out by hand (fastpath.py: same numbers, less overhead); None = autograd.
+        self.hand_written_step = fastpath.for_training(
+            self.model, self.device, config.batch_size, self.precision.bfloat16, distributed.world_size()
+        )
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.epoch = 0  # the epoch in progress (or the next one)
         self.step = 0  # steps done in that epoch
@@ -220,14 +232,20 @@ class Trainer:
         # batch's noise, drawn whole so that N processes compute what one does.
         eps = torch.randn(len(batch), self.model.config.latent_size, generator=self.noise, device=self.device)
         rows = distributed.my_rows(len(batch))
-        with precision.autocast(self.model, self.device, self.config.fast):
-            loss = self._loss(batch[rows], None if labels is None else labels[rows], eps[rows])
         # The objective weighs the KL by beta (ramped up during a warm-up); the
         # history also keeps the true negative ELBO, comparable between runs.
         weight = self.config.kl_weight(self.epoch + self.step / self.steps_per_epoch)
-        objective = loss.total if weight == 1.0 else loss.reconstruction + weight * loss.kl
+        if self.hand_written_step is not None and not self.hand_written_step.fits():
+            self.hand_written_step = None  # the model changed (a hook, a layer): autograd from now on
+        if self.hand_written_step is not None:  # loss and gradients in one pass, no autograd graph
+            losses = self.hand_written_step.step(batch, eps, weight)
+        else:
+            with precision.autocast(self.model, self.device, self.precision.bfloat16):
+                loss = self._loss(batch[rows], None if labels is None else labels[rows], eps[rows])
+            objective = loss.total if weight == 1.0 else loss.reconstruction + weight * loss.kl
+            losses = torch.stack([loss.total, loss.reconstruction, loss.kl]).detach()
         # One read of the device per step, summed over the processes under torchrun.
-        sums = distributed.sum_over_processes(torch.stack([loss.total, loss.reconstruction, loss.kl]).detach())
+        sums = distributed.sum_over_processes(losses)
         value, reconstruction, kl = sums.tolist()
         if not math.isfinite(value):
             raise TrainingError(
@@ -235,9 +253,10 @@ class Trainer:
                 "The seed's sigma head is prone to this: try the log-variance head (--head logvar), "
                 "a lower learning rate, or gradient clipping (--grad-clip 100)"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        # DDP averages gradients over the processes; the loss is a sum over the batch.
-        (objective * distributed.world_size()).backward()
+        if self.hand_written_step is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            # DDP averages gradients over the processes; the loss is a sum over the batch.
+            (objective * distributed.world_size()).backward()
         if self.config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
