@@ -101,7 +101,7 @@ def test_bad_json_is_a_clear_error(tmp_path, change, message):
 
 
 def test_missing_file():
-    with pytest.raises(CheckpointError, match="does not exist; train one"):
+    with pytest.raises(CheckpointError, match="does not exist; give a model file, a run folder"):
         vaekit.load("no/such/model.safetensors")
 
 

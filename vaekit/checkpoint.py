@@ -32,6 +32,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from .errors import CheckpointError, VaekitError
 from .model import VAE, VAEConfig
+from .runs import resolve_checkpoint
 
 FORMAT = "vaekit"
 FORMAT_VERSION = 1
@@ -340,7 +341,8 @@ def _read_header(path: Path) -> tuple[int, int, dict[str, TensorEntry], dict[str
             limit = "larger than the file" if 8 + header_size > size else f"over the {MAX_HEADER_BYTES:,} allowed"
             raise CheckpointError(f"{path} is not a readable safetensors checkpoint (truncated or corrupt?): "
                                   f"its header declares {header_size:,} bytes, {limit}")
-        header = _parse_json(_read_exactly(fd, header_size, path), f"{path}: the safetensors header")
+        header = _parse_json(_read_exactly(fd, header_size, path),
+                             f"{path} is not a readable safetensors checkpoint (truncated or corrupt?): its header")
         if not isinstance(header, dict) or not isinstance(header.get("__metadata__", {}), dict):
             raise CheckpointError(f"{path} is not a readable safetensors checkpoint: its header is not a JSON object")
         metadata = header.get("__metadata__", {})
@@ -558,8 +560,12 @@ def _validate_training_state(state: dict[str, torch.Tensor], model: VAE, path: P
         raise CheckpointError(f"{path}: invalid training state: " + "; ".join(problems[:5]))
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Checkpoint:
     """Read and validate a checkpoint; the model comes back ready, in eval mode.
+
+    ``path`` is a model file, a run folder, the name of a run under ``runs/`` or of a shipped
+    model (``"seed"``, ``"logvar"``); None means the newest run under ``runs/``, else the shipped
+    seed model (see ``vaekit.runs.resolve_checkpoint``).
 
     Everything the file says is judged before memory or time is spent on it: the
     header's size and JSON depth, every integer of the configuration, the shapes
@@ -568,7 +574,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     are the tensors read, so a file can never make the reader allocate more than
     it holds. Any problem is one CheckpointError that names the file.
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     fd, size, entries, metadata = _read_header(path)
     try:
         planned = _plan_model(_json(metadata, "config", path, dict), path)
@@ -598,6 +604,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return Checkpoint(model, history, train_config, progress, state, path)
 
 
-def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
-    """The model of a checkpoint, ready to use: ``vaekit.load("runs/seed/model.safetensors")``."""
+def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> VAE:
+    """The model of a checkpoint, ready to use: ``vaekit.load("runs/seed")``, ``vaekit.load("logvar")``.
+
+    Any name that ``load_checkpoint`` takes; ``vaekit.load()`` is the newest run, else the shipped seed model.
+    """
     return load_checkpoint(path, device).model

@@ -14,24 +14,31 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from . import checkpoint as ckpt
-from . import distributed
-from .data import load_mnist
+# Only light modules here: `--help` must answer at once, and torch takes seconds to import.
+# Each command imports what it needs.
 from .errors import VaekitError
-from .explore import DEFAULT_PORT, serve
-from .latent import interpolate
-from .model import HEADS, PRESETS, build
-from .plotting import plot_history, plot_images, plot_pairs, save_fig
-from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate
+from .explore import DEFAULT_PORT, MIN_TOKEN_LENGTH
+from .runs import MODEL_FILE, TRAINING_FILE, RunLock, check_figure_target, figures_folder, resolve_checkpoint
+from .runs import writable_folder as _writable_folder
 
 DEFAULT_RUN = Path("runs") / "seed"
-MODEL_FILE = "model.safetensors"  # weights, configuration and history
-TRAINING_FILE = "training.safetensors"  # + Adam's moments and the generators, to resume
+# Names and defaults that --help shows without importing torch (tests/test_cli.py checks them
+# against vaekit.PRESETS, vaekit.model.HEADS and TrainConfig).
+PRESET_NAMES = ("logvar", "seed")
+HEAD_NAMES = ("sigma", "logvar")
+TRAIN_DEFAULTS = {"epochs": 50, "batch_size": 150, "learning_rate": 1e-3, "seed": 42}
+# What one figure holds: a grid of at most MAX_FIGURE_IMAGES digits, at most MAX_ROW_IMAGES a row
+# (at the default scale a row of 40 is 26 inches wide; 400 digits in rows of 10 are 40 rows).
+MAX_FIGURE_IMAGES = 400
+MAX_ROW_IMAGES = 40
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range
+# Training options that change the mathematics: a resumed run must repeat them (TrainConfig's name -> option).
+MATH_OPTIONS = {
+    "batch_size": "--batch-size", "learning_rate": "--lr", "seed": "--seed", "grad_clip": "--grad-clip",
+    "fast": "--fast", "binarize": "--binarize",
+}
 
 
 def _positive_int(text: str) -> int:
@@ -42,8 +49,22 @@ def _natural_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
+def _int_between(low: int, high: int, why: str = ""):
+    """An argparse type: an integer from ``low`` to ``high`` (``why`` says where the bound comes from)."""
+
+    def parse(text: str) -> int:
+        return _number(text, int, lambda v: low <= v <= high, f"an integer from {low} to {high:,}{why}")
+
+    parse.__name__ = f"integer from {low} to {high}"
+    return parse
+
+
 def _positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0 and v != float("inf"), "a positive number")
+
+
+def _temperature(text: str) -> float:
+    return _number(text, float, lambda v: 0 < v <= 10, "a number above 0 and at most 10")
 
 
 def _number(text, kind, ok, description):
@@ -56,41 +77,15 @@ def _number(text, kind, ok, description):
     return value
 
 
-def _writable_folder(folder: Path) -> Path:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".vaekit-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise VaekitError(f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with --out") from exc
-    return folder
-
-
-def _model_path(args) -> Path:
-    path = Path(args.checkpoint)
-    return path / MODEL_FILE if path.is_dir() else path
-
-
-class EpochLog(Callback):
-    """One line per epoch, comparable with the seed's printout."""
-
-    def on_epoch_end(self, trainer, record):
-        line = (
-            f"epoch {record['epoch']:>3}  last batch: total {record['last_batch_total']:9.1f}  "
-            f"reconstruction {record['last_batch_reconstruction']:9.1f}  latent {record['last_batch_kl']:8.1f}"
-            f"  | train/image {record['train_total']:6.2f} (rec {record['train_reconstruction']:6.2f}, "
-            f"KL {record['train_kl']:5.2f})"
-        )
-        if "test_total" in record:
-            line += f"  | test/image {record['test_total']:6.2f}"
-        from tqdm.auto import tqdm
-
-        tqdm.write(line + f"  | {record['seconds']:.1f} s")  # above the progress bar, not through it
+def _checkpoint(args) -> Path:
+    """The checkpoint a command uses (``--checkpoint``, else the newest run, else the shipped model), said aloud."""
+    path = resolve_checkpoint(args.checkpoint)
+    print(f"model: {path}", flush=True)
+    return path
 
 
 @contextlib.contextmanager
-def _stop_after_the_step_on_ctrl_c(trainer: Trainer):
+def _stop_after_the_step_on_ctrl_c(trainer):
     """The first Ctrl-C lets the step in progress finish, so that the state saved is whole.
 
     A KeyboardInterrupt raised inside a step (between Adam's update and the
@@ -103,6 +98,8 @@ def _stop_after_the_step_on_ctrl_c(trainer: Trainer):
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
+
+    from . import distributed
 
     # Only the main thread may set signal handlers. Under torchrun every process
     # gets the Ctrl-C and could stop one step apart from the others, which would
@@ -128,16 +125,10 @@ def cmd_data(args) -> None:
     print(f"MNIST verified (SHA-256) in {raw}")
 
 
-def cmd_train(args) -> None:
-    distributed.start_from_environment(args.device)  # under torchrun: join the other processes
-    is_main = distributed.is_main_process()  # the one process that prints and writes
-    say = print if is_main else (lambda *_, **__: None)
-    out = _writable_folder(Path(args.out))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    overrides = {"head": args.head} if args.head else {}
-    if args.latent_size:
-        overrides["latent_size"] = args.latent_size
+def _train_config(args, saved: dict | None):
+    """This run's TrainConfig; on --resume, every option that changes the mathematics must match ``saved``."""
+    from .train import TrainConfig
+
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -149,23 +140,104 @@ def cmd_train(args) -> None:
         fast=args.fast,
         binarize=args.binarize,
     )
-    with distributed.main_process_first():
-        data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
-    model = build(args.preset, seed=args.seed, **overrides)
+    if saved is not None:
+        differences = [
+            f"{option} {saved.get(name)!r} (this run: {getattr(config, name)!r})"
+            for name, option in MATH_OPTIONS.items()
+            if saved.get(name, getattr(TrainConfig, name)) != getattr(config, name)
+        ]
+        if differences:
+            raise VaekitError(
+                "cannot resume: the run was trained with " + ", ".join(differences)
+                + "; resume with the same options, or start a new run in another --out"
+            )
+    return config
+
+
+def _model_for_the_run(args, resumed):
+    """A fresh model from --preset/--head/--latent-size, or the resumed run's (which those may only repeat)."""
+    from .model import build
+
+    overrides = {"head": args.head} if args.head else {}
+    if args.latent_size:
+        overrides["latent_size"] = args.latent_size
+    if resumed is None:
+        return build(args.preset or "seed", seed=args.seed, **overrides)
+    saved = resumed.model.config
+    asked = build(args.preset, **overrides).config if args.preset else None
+    if asked is None:
+        asked = type(saved).from_dict({**saved.to_dict(), **overrides})
+    if asked != saved:
+        ours, theirs = asked.to_dict(), saved.to_dict()
+        differences = ", ".join(f"{k}={theirs[k]!r} (this run: {ours[k]!r})" for k in ours if ours[k] != theirs[k])
+        raise VaekitError(
+            f"cannot resume: the checkpoint's model has {differences}; leave out --preset, --head and "
+            "--latent-size when resuming (the model comes from the checkpoint), or start a new run in another --out"
+        )
+    return build(saved, seed=args.seed)
+
+
+def cmd_train(args) -> None:
+    import torch
+
+    from . import checkpoint as ckpt
+    from . import distributed
+    from .data import load_mnist
+    from .train import EpochLog, ProgressBar, Trainer
+
+    distributed.start_from_environment(args.device)  # under torchrun: join the other processes
+    is_main = distributed.is_main_process()  # the one process that prints and writes
+    say = print if is_main else (lambda *_, **__: None)
+    out = _writable_folder(Path(args.out))
+    figures = Path(args.figures) if args.figures is not None else out
+    if is_main:
+        check_figure_target(figures, "loss_curves")  # before any training time is spent
     training_file = out / TRAINING_FILE
-    callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
-    trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
-    if args.resume and training_file.exists():
-        trainer.restore(ckpt.load_checkpoint(training_file, trainer.device))
-        say(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
-    elif training_file.exists() and not args.resume:
-        say(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
+    lock = RunLock(out) if is_main else contextlib.nullcontext()
+    with lock:
+        resumed = None
+        if args.resume:
+            if not training_file.exists():
+                raise VaekitError(
+                    f"nothing to resume: {out} holds no {TRAINING_FILE}; leave out --resume to start a new run there"
+                )
+            resumed = ckpt.load_checkpoint(training_file)
+        elif training_file.exists():
+            say(f"note: starting afresh; {training_file} will be replaced (use --resume to continue it)", flush=True)
+        config = _train_config(args, resumed.train_config if resumed else None)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        with distributed.main_process_first():
+            data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+        model = _model_for_the_run(args, resumed)
+        callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
+        trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
+        if resumed is not None:
+            trainer.restore(resumed)
+            del resumed
+            if trainer.epoch >= config.epochs:
+                say(f"nothing to do: {training_file} has trained {trainer.epoch} epochs already, --epochs is "
+                    f"{config.epochs}; raise --epochs to train further", flush=True)
+            else:
+                say(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
+        _fit_and_save(trainer, out, figures, is_main, say)
+
+
+def _fit_and_save(trainer, out: Path, figures: Path, is_main: bool, say) -> None:
+    """Train, then write the model and its loss curves; a Ctrl-C saves the training state first."""
+    from dataclasses import asdict
+
+    from . import checkpoint as ckpt
+    from . import distributed
+    from .plotting import plot_history, save_fig
+
+    config, training_file = trainer.config, trainer.checkpoint_path
     processes = distributed.world_size()
     try:
         with _stop_after_the_step_on_ctrl_c(trainer):
             # Printed under the handler: from this line on, a Ctrl-C saves the state.
             say(
-                f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
+                f"training {trainer.model.config} on {len(trainer.train_images):,} images for {config.epochs} epochs "
                 f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}"
                 + (f" in {processes} processes" if processes > 1 else ""),
                 flush=True,
@@ -181,44 +253,95 @@ def cmd_train(args) -> None:
                 model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
                 print(f"model saved to {model_path}")
                 if history["epochs"]:
-                    print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
+                    print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', figures)}")
     except KeyboardInterrupt:
         raise VaekitError(
             f"interrupted; the last checkpoint in {out} is kept: continue with the same command and --resume"
         ) from None
 
 
+def _figure_target(args, checkpoint: Path) -> Path:
+    folder = figures_folder(checkpoint, args.figures)
+    check_figure_target(folder, args.name)
+    return folder
+
+
 def cmd_sample(args) -> None:
-    model = ckpt.load(_model_path(args))
+    import torch
+
+    from .checkpoint import load
+    from .plotting import plot_images, save_fig
+
+    path = _checkpoint(args)
+    folder = _figure_target(args, path)
+    model = load(path)
     generator = torch.Generator().manual_seed(args.seed)
     images = model.sample(args.n, temperature=args.temperature, generator=generator)
     fig = plot_images(images, nrow=args.nrow, title=f"{args.n} digits decoded from codes drawn from N(0, I)")
-    print(f"samples: {save_fig(fig, args.name, args.figures)}")
+    print(f"samples: {save_fig(fig, args.name, folder)}")
 
 
 def cmd_reconstruct(args) -> None:
-    model = ckpt.load(_model_path(args))
+    from .checkpoint import load
+    from .data import load_mnist
+    from .plotting import plot_pairs, save_fig
+
+    path = _checkpoint(args)
+    folder = _figure_target(args, path)
+    model = load(path)
     originals = load_mnist(args.data).test_images[: args.n]
     fig = plot_pairs(originals, model.reconstruct(originals), title="test digits (top) and their reconstructions")
-    print(f"reconstructions: {save_fig(fig, args.name, args.figures)}")
+    print(f"reconstructions: {save_fig(fig, args.name, folder)}")
+
+
+def _interpolation_ends(args, labels) -> tuple[tuple[int, str], tuple[int, str]]:
+    """(test image index, how the title names it) for each end: by index, or the first test image of a class."""
+    ends = []
+    for index, label, option in ((args.start, args.from_class, "--from-class"), (args.end, args.to_class, "--to-class")):
+        if label is not None:
+            if index is not None:
+                other = "--start" if option == "--from-class" else "--end"
+                raise VaekitError(f"give {other} (a test image) or {option} (a class), not both")
+            found = (labels == label).nonzero()
+            if len(found) == 0:
+                raise VaekitError(f"{option} {label}: no test image has that class; the classes are "
+                                  f"{sorted(set(labels.tolist()))}")
+            ends.append((int(found[0]), f"a {label} (test image {int(found[0])})"))
+        else:
+            index = 0 if index is None and option == "--from-class" else (1 if index is None else index)
+            if not 0 <= index < len(labels):
+                raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(labels) - 1}")
+            ends.append((index, f"test image {index} (a {int(labels[index])})"))
+    return ends[0], ends[1]
 
 
 def cmd_interpolate(args) -> None:
-    model = ckpt.load(_model_path(args))
-    test = load_mnist(args.data).test_images
-    for index in (args.start, args.end):
-        if not 0 <= index < len(test):
-            raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(test) - 1}")
+    import torch
+
+    from .checkpoint import load
+    from .data import load_mnist
+    from .latent import interpolate
+    from .plotting import plot_images, save_fig
+
+    path = _checkpoint(args)
+    folder = _figure_target(args, path)
+    model = load(path)
+    data = load_mnist(args.data)
+    (start, start_name), (end, end_name) = _interpolation_ends(args, data.test_labels)
     with torch.no_grad():
-        means, _ = model.encode(test[[args.start, args.end]])
+        means, _ = model.encode(data.test_images[[start, end]])
         codes = interpolate(means[0], means[1], args.steps, args.method)
         images = torch.sigmoid(model.decode(codes))
-    fig = plot_images(images, nrow=args.steps, title=f"{args.method} interpolation: test digit {args.start} to {args.end}")
-    print(f"interpolation: {save_fig(fig, args.name, args.figures)}")
+    fig = plot_images(images, nrow=args.steps, title=f"{args.method} interpolation: {start_name} to {end_name}")
+    print(f"interpolation: {save_fig(fig, args.name, folder)}")
 
 
 def cmd_evaluate(args) -> None:
-    model = ckpt.load(_model_path(args))
+    from .checkpoint import load
+    from .data import load_mnist
+    from .train import evaluate
+
+    model = load(_checkpoint(args))
     test = load_mnist(args.data).test_images
     result = evaluate(model, test, seed=args.seed)
     print(
@@ -228,14 +351,27 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_explore(args) -> None:
-    serve(port=args.port, token=args.token, checkpoint=args.checkpoint, data=args.data, open_browser=args.browser)
+    from .explore import serve
+
+    checkpoint = resolve_checkpoint(args.checkpoint) if args.checkpoint is not None else None
+    serve(port=args.port, token_file=args.token_file, checkpoint=checkpoint, data=args.data, open_browser=args.browser)
+
+
+def cmd_lab(args) -> None:
+    from .explore import lab
+
+    lab(port=args.port, root=args.root, token_file=args.token_file)
 
 
 # -- the parser ---------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vaekit", description="Train and explore a variational autoencoder on MNIST.")
+    parser = argparse.ArgumentParser(
+        prog="vaekit", description="Train and explore a variational autoencoder on MNIST.",
+        epilog="MODEL (--checkpoint): a model file, a run folder, the name of a run under runs/, or a shipped model "
+               "(seed, logvar); by default the newest run under runs/, else the shipped seed model.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, func, help):
@@ -244,66 +380,100 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", default=None, help="MNIST folder (default: $VAEKIT_DATA or data/)")
         return p
 
-    def needs_model(p):
-        p.add_argument("--checkpoint", default=str(DEFAULT_RUN / MODEL_FILE), help="model file or run folder (default: %(default)s)")
-        p.add_argument("--figures", default=None, help="folder for figures (default: figures/)")
+    def needs_model(p, figure_name=None):
+        p.add_argument(
+            "--checkpoint", default=None, metavar="MODEL",
+            help="a model file, a run folder, a run's name under runs/, or a shipped model: seed or logvar "
+                 "(default: the newest run under runs/, else the shipped seed model)",
+        )
+        if figure_name:
+            p.add_argument("--figures", default=None,
+                           help="folder for the figure (default: the checkpoint's run folder; figures/ for a shipped model)")
+            p.add_argument("--name", default=figure_name, help="the figure's file name, without .png (default: %(default)s)")
 
     command("data", cmd_data, "fetch MNIST and verify its four files by SHA-256")
 
     p = command("train", cmd_train, "train a VAE on MNIST")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="seed", help="the model (default: %(default)s, the exact seed)")
-    p.add_argument("--head", choices=HEADS, help="override the coding head: sigma (the seed) or logvar")
-    p.add_argument("--latent-size", type=_positive_int, help="override the code size (default: the preset's, 20)")
-    p.add_argument("--epochs", type=_natural_int, default=TrainConfig.epochs, help="default: %(default)s")
-    p.add_argument("--batch-size", type=_positive_int, default=TrainConfig.batch_size, help="default: %(default)s")
-    p.add_argument("--lr", type=_positive_float, default=TrainConfig.learning_rate, help="Adam's learning rate (default: %(default)s)")
-    p.add_argument("--seed", type=_natural_int, default=TrainConfig.seed, help="default: %(default)s")
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None,
+                   help="the model (default: seed, the exact seed; on --resume: the checkpoint's)")
+    p.add_argument("--head", choices=HEAD_NAMES, help="override the coding head: sigma (the seed) or logvar")
+    p.add_argument("--latent-size", type=_int_between(1, 1024), help="override the code size (default: the preset's, 20)")
+    p.add_argument("--epochs", type=_int_between(0, 100_000), default=TRAIN_DEFAULTS["epochs"], help="default: %(default)s")
+    p.add_argument("--batch-size", type=_int_between(1, 1_000_000), default=TRAIN_DEFAULTS["batch_size"],
+                   help="default: %(default)s")
+    p.add_argument("--lr", type=_positive_float, default=TRAIN_DEFAULTS["learning_rate"],
+                   help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=TRAIN_DEFAULTS["seed"], help="default: %(default)s")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: %(default)s")
     p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value (default: no clipping)")
-    p.add_argument("--checkpoint-every", type=_positive_int, help="also save the training state every N steps (default: every epoch)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/training.safetensors")
+    p.add_argument("--checkpoint-every", type=_positive_int,
+                   help="also save the training state every N steps (default: every epoch)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT/training.safetensors (an error if there is none); the model comes from it, and "
+                        "options that change the mathematics (--batch-size, --lr, --seed, --grad-clip, --fast, "
+                        "--binarize, the data limits) must be the same")
     p.add_argument("--binarize", action="store_true", help="dynamically binarized MNIST, as in published likelihood tables")
     p.add_argument(
-        "--threads", type=_positive_int,
+        "--threads", type=_int_between(1, 1024),
         help="PyTorch's CPU threads (default: one per core; on a busy machine 1 can be many times faster)",
     )
-    p.add_argument("--fast", action="store_true", help="bfloat16 autocast for the networks (faster on recent CPUs/GPUs; see benchmarks/README.md)")
+    p.add_argument("--fast", action="store_true",
+                   help="bfloat16 autocast for the networks (faster on recent CPUs/GPUs; see benchmarks/README.md)")
     p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
     p.add_argument("--out", default=str(DEFAULT_RUN), help="run folder for the checkpoints (default: %(default)s)")
-    p.add_argument("--figures", default=None, help="folder for figures (default: figures/)")
+    p.add_argument("--figures", default=None, help="folder for the loss curves (default: the run folder, --out)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
+    grid = f" (a figure holds at most {MAX_FIGURE_IMAGES} digits)"
     p = command("sample", cmd_sample, "decode codes drawn from the prior into a grid of new digits")
-    needs_model(p)
-    p.add_argument("--n", type=_positive_int, default=60, help="how many digits (default: %(default)s, the seed's figure)")
-    p.add_argument("--nrow", type=_positive_int, default=10, help="digits per row (default: %(default)s)")
-    p.add_argument("--temperature", type=_positive_float, default=1.0, help="scale of the prior's codes (default: %(default)s)")
-    p.add_argument("--seed", type=_natural_int, default=42, help="default: %(default)s")
-    p.add_argument("--name", default="samples", help="figure name (default: %(default)s)")
+    needs_model(p, "samples")
+    p.add_argument("--n", type=_int_between(1, MAX_FIGURE_IMAGES, grid), default=60,
+                   help=f"how many digits, at most {MAX_FIGURE_IMAGES} (default: %(default)s, the seed's figure)")
+    p.add_argument("--nrow", type=_int_between(1, MAX_ROW_IMAGES, f" (a row holds at most {MAX_ROW_IMAGES} digits)"),
+                   default=10, help=f"digits per row, at most {MAX_ROW_IMAGES} (default: %(default)s)")
+    p.add_argument("--temperature", type=_temperature, default=1.0,
+                   help="scale of the prior's codes, above 0 and at most 10 (default: %(default)s)")
+    p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=42, help="default: %(default)s")
 
     p = command("reconstruct", cmd_reconstruct, "show test digits next to their reconstructions")
-    needs_model(p)
-    p.add_argument("--n", type=_positive_int, default=10, help="how many digits (default: %(default)s)")
-    p.add_argument("--name", default="reconstructions", help="figure name (default: %(default)s)")
+    needs_model(p, "reconstructions")
+    p.add_argument("--n", type=_int_between(1, MAX_ROW_IMAGES, f" (one row holds at most {MAX_ROW_IMAGES} digits)"),
+                   default=10, help=f"how many digits, at most {MAX_ROW_IMAGES} (default: %(default)s)")
 
     p = command("interpolate", cmd_interpolate, "decode the path between two test digits' codes")
-    needs_model(p)
-    p.add_argument("--start", type=_natural_int, default=0, help="first test image (default: %(default)s, a 7)")
-    p.add_argument("--end", type=_natural_int, default=1, help="last test image (default: %(default)s, a 2)")
-    p.add_argument("--steps", type=int, choices=range(2, 101), default=10, metavar="{2..100}", help="default: %(default)s")
+    needs_model(p, "interpolation")
+    p.add_argument("--start", type=_natural_int, default=None, help="first end: a test image's index (default: 0, a 7)")
+    p.add_argument("--end", type=_natural_int, default=None, help="last end: a test image's index (default: 1, a 2)")
+    p.add_argument("--from-class", type=_int_between(0, 9), default=None, metavar="CLASS",
+                   help="first end: the first test image of this class (a digit, 0-9) instead of --start")
+    p.add_argument("--to-class", type=_int_between(0, 9), default=None, metavar="CLASS",
+                   help="last end: the first test image of this class instead of --end")
+    p.add_argument("--steps", type=_int_between(2, MAX_ROW_IMAGES, f" (one row holds at most {MAX_ROW_IMAGES} digits)"),
+                   default=10, metavar=f"{{2..{MAX_ROW_IMAGES}}}", help="default: %(default)s")
     p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
-    p.add_argument("--name", default="interpolation", help="figure name (default: %(default)s)")
 
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)
-    p.add_argument("--seed", type=_natural_int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=0, help="noise seed (default: %(default)s)")
 
     p = command("explore", cmd_explore, "serve the latent explorer as a web app on 127.0.0.1 (Voila)")
-    p.add_argument("--checkpoint", default=None, help="model file (default: the shipped pretrained model)")
-    p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT, help="default: %(default)s")
-    p.add_argument("--token", default=None, help="the token visitors need (default: a random one, printed)")
+    p.add_argument("--checkpoint", default=None, metavar="MODEL",
+                   help="a model file, run folder, run name or shipped model (default: the shipped seed model)")
+    p.add_argument("--port", type=_int_between(1, 65535), default=DEFAULT_PORT, help="default: %(default)s")
+    p.add_argument("--token-file", default=None,
+                   help=f"a file holding the token visitors need, readable by you only (chmod 600), at least "
+                        f"{MIN_TOKEN_LENGTH} characters (default: $JUPYTER_TOKEN, else a random token, printed). "
+                        "Never on the command line, where every local user can read it")
     p.add_argument("--browser", action="store_true", help="also open a web browser")
+
+    token_help = (f"a file holding the token, readable by you only (chmod 600), at least {MIN_TOKEN_LENGTH} characters "
+                  "(default: $JUPYTER_TOKEN, else a random token, printed). Never on the command line, where every "
+                  "local user can read it")
+    p = command("lab", cmd_lab, "open JupyterLab on the notebooks, on 127.0.0.1 with a token (what `make lab` runs)")
+    p.add_argument("--port", type=_int_between(1, 65535), default=8888, help="default: %(default)s")
+    p.add_argument("--root", default="notebooks", help="the folder Lab shows (default: %(default)s)")
+    p.add_argument("--token-file", default=None, help=token_help)
     return parser
 
 
@@ -316,5 +486,6 @@ def main(argv: list[str] | None = None) -> int:
     except VaekitError as exc:
         parser.exit(2, f"vaekit: error: {exc}\n")
     finally:
-        distributed.stop()
+        if "vaekit.distributed" in sys.modules:  # only a training run starts it
+            sys.modules["vaekit.distributed"].stop()
     return 0

@@ -117,6 +117,24 @@ def evaluate(model: VAE, images: torch.Tensor, seed: int = 0, batch_size: int = 
     return {"total": (reconstruction + kl) / n, "reconstruction": reconstruction / n, "kl": kl / n}
 
 
+# The history that ``fit`` returns (and every checkpoint holds):
+#   history["batch_losses"]: the negative ELBO per image of every training step, before its update;
+#   history["epochs"]: one record per epoch with the keys below (losses in nats per image).
+HISTORY_KEYS = {
+    "epoch": "the epoch's number, from 0",
+    "train_total": "mean negative ELBO per image over the epoch's training batches",
+    "train_reconstruction": "its reconstruction term, -log p(x|z)",
+    "train_kl": "its KL term, KL(q(z|x) || N(0, I))",
+    "last_batch_total": "the epoch's last batch after the update, summed over its images (the seed's printout)",
+    "last_batch_reconstruction": "that batch's reconstruction term, summed",
+    "last_batch_kl": "that batch's KL term, summed",
+    "test_total": "negative ELBO per image on the test images (only when test images were given)",
+    "test_reconstruction": "its reconstruction term",
+    "test_kl": "its KL term",
+    "seconds": "the epoch's training time",
+}
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # One generator per epoch, derived from the seed, so that a run resumed in
     # the middle of an epoch sees the same permutation without storing it.
@@ -378,3 +396,28 @@ class ProgressBar(Callback):
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
+
+
+class EpochLog(Callback):
+    """Prints one line per epoch, comparable with the seed's printout (what ``python -m vaekit train`` shows).
+
+    ``fit(..., callbacks=[vaekit.EpochLog()])``. Each line: the epoch's last batch (the seed's
+    own printout: summed over its images), then the epoch's means per image (see ``HISTORY_KEYS``).
+    It writes through ``tqdm.write`` so that a progress bar stays below it.
+    """
+
+    def __init__(self, file=None):
+        self.file = file  # default: standard output
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        from tqdm.auto import tqdm
+
+        line = (
+            f"epoch {record['epoch']:>3}  last batch: total {record['last_batch_total']:9.1f}  "
+            f"reconstruction {record['last_batch_reconstruction']:9.1f}  latent {record['last_batch_kl']:8.1f}"
+            f"  | train/image {record['train_total']:6.2f} (rec {record['train_reconstruction']:6.2f}, "
+            f"KL {record['train_kl']:5.2f})"
+        )
+        if "test_total" in record:
+            line += f"  | test/image {record['test_total']:6.2f}"
+        tqdm.write(line + f"  | {record['seconds']:.1f} s", file=self.file)
