@@ -213,7 +213,7 @@ def test_a_socket_is_named(tmp_path):
 
 def test_a_folder_where_a_file_belongs(tmp_path):
     (tmp_path / "model.safetensors").mkdir()
-    _refused(tmp_path / "model.safetensors", "is a folder, not a checkpoint file")
+    _refused(tmp_path / "model.safetensors", "is a folder without model.safetensors or training.safetensors, not a run")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")

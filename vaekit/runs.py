@@ -48,10 +48,13 @@ def resolve_checkpoint(name: str | os.PathLike | None = None, runs: str | os.Pat
         return newest_run(runs) or pretrained_path("seed")
     path = Path(name)
     if path.is_dir():
-        model = path / MODEL_FILE
-        if model.exists() or not (path / TRAINING_FILE).exists():
-            return model
-        return path / TRAINING_FILE  # a run stopped before its end: its training state holds the model
+        for file in (MODEL_FILE, TRAINING_FILE):  # a run stopped before its end: its training state holds the model
+            if (path / file).exists() or (path / file).is_symlink():
+                return path / file
+        raise CheckpointError(
+            f"checkpoint {path} is a folder without {MODEL_FILE} or {TRAINING_FILE}, not a run folder; "
+            "give a model file or the folder of a run (`python -m vaekit train --out FOLDER`)"
+        )
     if path.exists() or path.is_symlink():
         return path  # a file (or a special file: load_checkpoint names what it is)
     text = str(name)
