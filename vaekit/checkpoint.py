@@ -44,7 +44,7 @@ MODEL_PREFIX = "model."
 PICKLE_SIGNATURES = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 HISTORY_KEYS = {"epochs", "batch_losses"}
-PROGRESS_KEYS = {"epoch", "step", "sums", "train_images"}
+PROGRESS_KEYS = {"epoch", "step", "sums", "train_images", "test_images"}
 SUMS_KEYS = {"total", "reconstruction", "kl", "images"}
 # Training-state tensors: Adam's moments per parameter (numbered as in
 # ``model.parameters()``) and the reparameterisation noise generator's state.
@@ -513,7 +513,7 @@ def _validate_progress(progress: dict, path: Path) -> dict:
         return progress
     problems = [f"unknown key {key!r}" for key in sorted(set(progress) - PROGRESS_KEYS)]
     problems += [f"missing key {key!r}" for key in sorted({"epoch", "step", "sums"} - set(progress))]
-    for key in ("epoch", "step", "train_images"):
+    for key in ("epoch", "step", "train_images", "test_images"):
         if key in progress and not _is_count(progress[key]):
             problems.append(f"{key} must be an integer >= 0, got {progress[key]!r}")
     sums = progress.get("sums", {})

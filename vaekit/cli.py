@@ -20,6 +20,8 @@ from pathlib import Path
 # Each command imports what it needs.
 from .errors import VaekitError
 from .explore import DEFAULT_PORT, MIN_TOKEN_LENGTH
+from .runs import MAX_IMAGES as MAX_FIGURE_IMAGES
+from .runs import MAX_ROW as MAX_ROW_IMAGES
 from .runs import MODEL_FILE, TRAINING_FILE, RunLock, check_figure_target, figures_folder, resolve_checkpoint
 from .runs import writable_folder as _writable_folder
 
@@ -29,10 +31,6 @@ DEFAULT_RUN = Path("runs") / "seed"
 PRESET_NAMES = ("logvar", "seed")
 HEAD_NAMES = ("sigma", "logvar")
 TRAIN_DEFAULTS = {"epochs": 50, "batch_size": 150, "learning_rate": 1e-3, "seed": 42}
-# What one figure holds: a grid of at most MAX_FIGURE_IMAGES digits, at most MAX_ROW_IMAGES a row
-# (at the default scale a row of 40 is 26 inches wide; 400 digits in rows of 10 are 40 rows).
-MAX_FIGURE_IMAGES = 400
-MAX_ROW_IMAGES = 40
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range
 # Training options that change the mathematics: a resumed run must repeat them (TrainConfig's name -> option).
 MATH_OPTIONS = {
@@ -366,8 +364,15 @@ def cmd_lab(args) -> None:
 # -- the parser ---------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (the usage is one `--help` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vaekit", description="Train and explore a variational autoencoder on MNIST.",
         epilog="MODEL (--checkpoint): a model file, a run folder, the name of a run under runs/, or a shipped model "
                "(seed, logvar); by default the newest run under runs/, else the shipped seed model.",

@@ -27,6 +27,10 @@ MODEL_FILE = "model.safetensors"  # weights, configuration and history
 TRAINING_FILE = "training.safetensors"  # + Adam's moments and the generators, to resume
 LOCK_FILE = ".vaekit-train.lock"  # held (flock) by the training run that writes the folder
 RUNS = Path(os.environ.get("VAEKIT_RUNS", "runs"))
+# What one figure holds: a grid of at most MAX_IMAGES digits, at most MAX_ROW a row
+# (at the default scale a row of 40 is 26 inches wide; 400 digits in rows of 10 are 40 rows).
+MAX_IMAGES = 400
+MAX_ROW = 40
 
 
 def newest_run(runs: str | os.PathLike | None = None) -> Path | None:

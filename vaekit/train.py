@@ -135,6 +135,10 @@ HISTORY_KEYS = {
 }
 
 
+# The TrainConfig fields a resumed run may change: they do not change the mathematics of a step.
+RESUMABLE_CHANGES = {"epochs", "device", "checkpoint_every"}
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # One generator per epoch, derived from the seed, so that a run resumed in
     # the middle of an epoch sees the same permutation without storing it.
@@ -293,7 +297,8 @@ class Trainer:
         for index, moments in optimizer_state["state"].items():
             for key, tensor in moments.items():
                 state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
-        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images)}
+        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images),
+                    "test_images": 0 if self.test_images is None else len(self.test_images)}
         return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
@@ -311,7 +316,7 @@ class Trainer:
             saved = TrainConfig.from_dict(checkpoint.train_config)
         except TrainingError as exc:
             raise CheckpointError(f"{where}: invalid train_config: {exc}") from None
-        for name in ("batch_size", "learning_rate", "seed"):
+        for name in sorted({f.name for f in fields(TrainConfig)} - RESUMABLE_CHANGES):
             if getattr(saved, name) != getattr(self.config, name):
                 raise CheckpointError(
                     f"cannot resume: the checkpoint was trained with {name}={getattr(saved, name)!r}, "
@@ -328,6 +333,12 @@ class Trainer:
             raise CheckpointError(
                 f"cannot resume: the checkpoint was trained on {progress['train_images']:,} images, "
                 f"this run has {len(self.train_images):,} (use the same --train-limit)"
+            )
+        test_images = 0 if self.test_images is None else len(self.test_images)
+        if progress.get("test_images", test_images) != test_images:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was tested on {progress['test_images']:,} images, "
+                f"this run has {test_images:,} (use the same --test-limit)"
             )
         if progress["step"] >= self.steps_per_epoch:
             raise CheckpointError(
