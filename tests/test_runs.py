@@ -16,7 +16,10 @@ import pytest
 
 import vaekit
 from vaekit import build, checkpoint
-from vaekit.cli import HEAD_NAMES, MATH_OPTIONS, PRESET_NAMES, TRAIN_DEFAULTS, _interpolation_ends, build_parser
+from vaekit.cli import (
+    ARCH_NAMES, DATASET_NAMES, FOLDER_PREFIX, HEAD_NAMES, MATH_OPTIONS, PRESET_NAMES, TRAIN_DEFAULTS, _interpolation_ends,
+    build_parser,
+)
 from vaekit.runs import MODEL_FILE, TRAINING_FILE, RunLock, resolve_checkpoint
 
 QUICK = ["--train-limit", "300", "--test-limit", "100", "--batch-size", "100", "--no-progress"]  # 3 steps an epoch
@@ -86,17 +89,18 @@ def vaekit_pretrained(name):
 
 
 def test_interpolation_between_classes_says_which(vaekit, fresh_clone, mnist):
+    model = vaekit.load("seed")
     args = build_parser().parse_args(["interpolate", "--from-class", "3", "--to-class", "9"])
-    (start, start_name), (end, end_name) = _interpolation_ends(args, mnist.test_labels)
+    (start, start_name), (end, end_name) = _interpolation_ends(args, model, mnist.test_labels)
     assert int(mnist.test_labels[start]) == 3 and int(mnist.test_labels[end]) == 9
     assert (mnist.test_labels[:start] != 3).all() and (mnist.test_labels[:end] != 9).all()  # the first of each
     assert start_name == f"a 3 (test image {start})" and end_name == f"a 9 (test image {end})"
     args = build_parser().parse_args(["interpolate"])
-    assert _interpolation_ends(args, mnist.test_labels) == ((0, "test image 0 (a 7)"), (1, "test image 1 (a 2)"))
+    assert _interpolation_ends(args, model, mnist.test_labels) == ((0, "test image 0 (a 7)"), (1, "test image 1 (a 2)"))
     line = _one_line_error(vaekit("interpolate", "--from-class", "3", "--start", "5"))
     assert "give --start (a test image) or --from-class (a class), not both" in line
     line = _one_line_error(vaekit("interpolate", "--to-class", "10"))
-    assert "argument --to-class: '10' is not an integer from 0 to 9" in line
+    assert "--to-class '10' is not a class of this model; choose one of ['0', '1'," in line
     assert vaekit("interpolate", "--from-class", "3", "--to-class", "9", "--steps", "3").returncode == 0
 
 
@@ -238,10 +242,13 @@ def test_every_option_that_changes_the_mathematics_is_checked_on_resume():
 
 
 def test_the_parser_s_names_and_defaults_are_the_library_s():
-    from vaekit.model import HEADS
+    from vaekit.data import DATASETS
+    from vaekit.data import FOLDER_PREFIX as DATA_FOLDER_PREFIX
+    from vaekit.model import ARCHS, HEADS
     from vaekit.train import TrainConfig
 
-    assert set(PRESET_NAMES) == set(vaekit.PRESETS) and set(HEAD_NAMES) == set(HEADS)
+    assert set(PRESET_NAMES) == set(vaekit.PRESETS) and set(HEAD_NAMES) == set(HEADS) and set(ARCH_NAMES) == set(ARCHS)
+    assert set(DATASET_NAMES) == set(DATASETS) and FOLDER_PREFIX == DATA_FOLDER_PREFIX
     assert all(getattr(TrainConfig, name) == value for name, value in TRAIN_DEFAULTS.items())
 
 

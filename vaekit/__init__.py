@@ -1,8 +1,8 @@
-"""vaekit: train, generate with, and explore a variational autoencoder on MNIST.
+"""vaekit: train, generate with, and explore variational autoencoders on MNIST, Fashion-MNIST or your images.
 
     import vaekit
-    data = vaekit.load_mnist()
-    model = vaekit.build("seed")
+    data = vaekit.load_dataset("mnist")             # or "fashion-mnist", "folder:PATH"
+    model = vaekit.build("seed")                    # or "logvar", "2d", "conv"; num_classes=10 for a conditional VAE
     history = vaekit.fit(model, data.train_images, data.test_images, vaekit.TrainConfig(epochs=5),
                          callbacks=[vaekit.EpochLog()])
     images = model.sample(60)
@@ -21,9 +21,12 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _EXPORTS = {
     "load": "checkpoint", "load_checkpoint": "checkpoint", "save": "checkpoint",
-    "MNISTData": "data", "load_mnist": "data",
-    "CheckpointError": "errors", "DataError": "errors", "TrainingError": "errors", "VaekitError": "errors",
-    "PRESETS": "model", "VAE": "model", "VAEConfig": "model", "VAELoss": "model", "build": "model",
+    "DATASETS": "data", "DataInfo": "data", "Dataset": "data", "MNISTData": "data", "load_dataset": "data",
+    "load_mnist": "data",
+    "CheckpointError": "errors", "ConfigError": "errors", "DataError": "errors", "TrainingError": "errors",
+    "VaekitError": "errors",
+    "VAE": "model", "VAEConfig": "model", "VAELoss": "model",
+    "ARCHITECTURES": "models", "PRESETS": "models", "build": "models",
     "prefer_checkpoint": "pretrained", "pretrained_path": "pretrained",
     "resolve_checkpoint": "runs",
     "HISTORY_KEYS": "train", "Callback": "train", "EpochLog": "train", "ProgressBar": "train",
@@ -34,9 +37,10 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from .checkpoint import load, load_checkpoint, save
-    from .data import MNISTData, load_mnist
-    from .errors import CheckpointError, DataError, TrainingError, VaekitError
-    from .model import PRESETS, VAE, VAEConfig, VAELoss, build
+    from .data import DATASETS, DataInfo, Dataset, MNISTData, load_dataset, load_mnist
+    from .errors import CheckpointError, ConfigError, DataError, TrainingError, VaekitError
+    from .model import VAE, VAEConfig, VAELoss
+    from .models import ARCHITECTURES, PRESETS, build
     from .pretrained import prefer_checkpoint, pretrained_path
     from .runs import resolve_checkpoint
     from .train import HISTORY_KEYS, Callback, EpochLog, ProgressBar, Trainer, TrainConfig, evaluate, fit

@@ -30,8 +30,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 
+from .data import MNIST_INFO, DataInfo
 from .errors import CheckpointError, VaekitError
 from .model import VAE, VAEConfig
+from .models import from_config
 from .runs import resolve_checkpoint
 
 FORMAT = "vaekit"
@@ -46,11 +48,11 @@ PICKLE_SIGNATURES = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x8
 HISTORY_KEYS = {"epochs", "batch_losses"}
 PROGRESS_KEYS = {"epoch", "step", "sums", "train_images", "test_images"}
 SUMS_KEYS = {"total", "reconstruction", "kl", "images"}
+OPTIONAL_SUMS_KEYS = {"objective"}  # beta * KL + reconstruction; absent in round 1's checkpoints
 # Training-state tensors: Adam's moments per parameter (numbered as in
 # ``model.parameters()``) and the reparameterisation noise generator's state.
 OPTIMIZER_TENSOR = re.compile(r"optimizer\.(\d+)\.(step|exp_avg|exp_avg_sq)")
 NOISE_STATE = "rng.noise"
-MNIST_SHAPE = (1, 28, 28)  # the data every checkpoint without a data entry was trained on
 
 
 @dataclass
@@ -74,12 +76,15 @@ def save(
     train_config: dict | None = None,
     progress: dict | None = None,
     state: dict[str, torch.Tensor] | None = None,
+    data_info: DataInfo | None = None,
 ) -> Path:
     """Write a checkpoint atomically; return its path.
 
+    ``data_info`` (default: the model's own ``data_info``) records what the model was trained on.
     The history is checked as ``load_checkpoint`` will check it: a file is never
     written that could not be read back.
     """
+    data_info = data_info or getattr(model, "data_info", None)
     path = Path(path)
     history = _validate_history(json.loads(json.dumps(history or {"epochs": [], "batch_losses": []})), path)
     tensors = {MODEL_PREFIX + name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
@@ -93,6 +98,8 @@ def save(
         "train_config": json.dumps(train_config or {}),
         "progress": json.dumps(progress or {}),
     }
+    if data_info is not None:
+        metadata["data"] = json.dumps(data_info.to_dict())
     write_atomically(path, safetensors_bytes(tensors, metadata=metadata))
     return path
 
@@ -409,7 +416,7 @@ def _validate_history(history: dict, path: Path) -> dict:
     return history
 
 
-def _check_config_values(value, where: str = "configuration") -> None:
+def _check_config_values(value, where: str = "configuration", max_list: int = MAX_CONFIG_LIST) -> None:
     """Every integer in the model configuration bounded, every list short and not empty, every number finite."""
     stack = [(value, where)]
     while stack:
@@ -427,33 +434,48 @@ def _check_config_values(value, where: str = "configuration") -> None:
             if len(item) > 100:
                 raise CheckpointError(f"{at} is a string of {len(item):,} characters; names are short")
         elif isinstance(item, list):
-            if not item or len(item) > MAX_CONFIG_LIST:
-                raise CheckpointError(f"{at} has {len(item)} entries; it needs from 1 to {MAX_CONFIG_LIST}")
+            if not item or len(item) > max_list:
+                raise CheckpointError(f"{at} has {len(item)} entries; it needs from 1 to {max_list}")
             stack.extend((child, f"{at}[{i}]") for i, child in enumerate(item))
         elif isinstance(item, dict):
             stack.extend((child, f"{at}.{key[:40]}" if at != where else key[:40]) for key, child in item.items())
 
 
-def _plan_model(config_dict: dict, path: Path) -> VAE:
-    """The model the configuration describes, built on the meta device: its shapes, no memory, no time."""
+def _plan_model(config_dict: dict, metadata: dict[str, str], path: Path) -> VAE:
+    """The model the configuration describes, built on the meta device: its shapes, no memory, no time.
+
+    Its ``data_info`` is the checkpoint's dataset (MNIST's digits if it names none), which must
+    fit the model: as many pixels as its input, as many classes as a conditional model's.
+    """
     try:
         _check_config_values(config_dict)
+        data = _json(metadata, "data", path, dict) if "data" in metadata else None
+        if data is not None:
+            _check_config_values(data, "data", max_list=10_000)  # class names
+        data_info = DataInfo.from_dict(data) if data is not None else MNIST_INFO
         config = VAEConfig.from_dict(config_dict)
         with torch.device("meta"):
-            model = VAE(config)
+            model = from_config(config)
     except VaekitError as exc:
         raise CheckpointError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
-    except (TypeError, ValueError, IndexError, RuntimeError) as exc:  # a configuration the classes do not foresee
+    except (TypeError, ValueError, IndexError, KeyError, RuntimeError) as exc:  # what the classes do not foresee
         raise CheckpointError(f"{path}: its configuration cannot build a model: {type(exc).__name__}: "
                               f"{str(exc)[:200]}") from None
     parameters = sum(p.numel() for p in model.parameters())
     if parameters > MAX_PARAMETERS:
         raise CheckpointError(f"{path}: its configuration {config} asks for {parameters:,} parameters; "
                               f"vaekit loads at most {MAX_PARAMETERS:,}")
-    expected_input = math.prod(MNIST_SHAPE)
-    if config.input_size != expected_input:
+    pixels = math.prod(data_info.image_shape)
+    if pixels != config.input_size or tuple(getattr(config, "image_shape", data_info.image_shape)) != data_info.image_shape:
+        shape = "x".join(map(str, data_info.image_shape))
         raise CheckpointError(f"{path}: its configuration has input_size={config.input_size}, but its data "
-                              f"(MNIST, {'x'.join(map(str, MNIST_SHAPE))}) have {expected_input} pixels an image")
+                              f"({data_info.name}, {shape}) have {pixels} pixels an image")
+    if config.conditional and len(data_info.class_names) != config.num_classes:
+        raise CheckpointError(
+            f"{path}: the model is conditional on {config.num_classes} classes, its dataset has "
+            f"{len(data_info.class_names)}"
+        )
+    model.data_info = data_info
     return model
 
 
@@ -517,9 +539,9 @@ def _validate_progress(progress: dict, path: Path) -> dict:
         if key in progress and not _is_count(progress[key]):
             problems.append(f"{key} must be an integer >= 0, got {progress[key]!r}")
     sums = progress.get("sums", {})
-    if not isinstance(sums, dict) or set(sums) != SUMS_KEYS:
+    if not isinstance(sums, dict) or not SUMS_KEYS <= set(sums) <= SUMS_KEYS | OPTIONAL_SUMS_KEYS:
         problems.append(f"sums must be an object with the keys {sorted(SUMS_KEYS)}")
-    elif not (all(_is_number(sums[k]) for k in ("total", "reconstruction", "kl")) and _is_count(sums["images"])):
+    elif not (all(_is_number(sums[k]) for k in set(sums) - {"images"}) and _is_count(sums["images"])):
         problems.append(f"sums must hold finite numbers and an image count, got {sums!r}")
     if problems:
         raise CheckpointError(f"{path}: invalid training progress: " + "; ".join(problems[:5]))
@@ -577,7 +599,7 @@ def load_checkpoint(path: str | os.PathLike | None = None, device: str | torch.d
     path = resolve_checkpoint(path)
     fd, size, entries, metadata = _read_header(path)
     try:
-        planned = _plan_model(_json(metadata, "config", path, dict), path)
+        planned = _plan_model(_json(metadata, "config", path, dict), metadata, path)
         _check_shapes(entries, planned, path)
         history = _validate_history(_json(metadata, "history", path, dict), path)
         train_config = _json(metadata, "train_config", path, dict)
@@ -597,6 +619,7 @@ def load_checkpoint(path: str | os.PathLike | None = None, device: str | torch.d
     if not all(torch.isfinite(t).all() for t in weights.values()):
         raise CheckpointError(f"{path} holds non-finite weights (NaN or inf); use an earlier checkpoint")
     model = planned.to_empty(device="cpu")  # memory for exactly the tensors the file has shown to hold
+    model.data_info = planned.data_info
     model.load_state_dict(weights, strict=True)
     model.to(device).eval()
     state = {n: t for n, t in tensors.items() if not n.startswith(MODEL_PREFIX)}

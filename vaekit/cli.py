@@ -28,14 +28,17 @@ from .runs import writable_folder as _writable_folder
 DEFAULT_RUN = Path("runs") / "seed"
 # Names and defaults that --help shows without importing torch (tests/test_cli.py checks them
 # against vaekit.PRESETS, vaekit.model.HEADS and TrainConfig).
-PRESET_NAMES = ("logvar", "seed")
+PRESET_NAMES = ("2d", "conv", "logvar", "seed")
 HEAD_NAMES = ("sigma", "logvar")
-TRAIN_DEFAULTS = {"epochs": 50, "batch_size": 150, "learning_rate": 1e-3, "seed": 42}
+ARCH_NAMES = ("mlp", "conv")
+DATASET_NAMES = ("fashion-mnist", "mnist")
+FOLDER_PREFIX = "folder:"
+TRAIN_DEFAULTS = {"epochs": 50, "batch_size": 150, "learning_rate": 1e-3, "seed": 42, "beta": 1.0, "kl_warmup": 0}
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range
 # Training options that change the mathematics: a resumed run must repeat them (TrainConfig's name -> option).
 MATH_OPTIONS = {
     "batch_size": "--batch-size", "learning_rate": "--lr", "seed": "--seed", "grad_clip": "--grad-clip",
-    "fast": "--fast", "binarize": "--binarize",
+    "fast": "--fast", "binarize": "--binarize", "beta": "--beta", "kl_warmup": "--kl-warmup",
 }
 
 
@@ -73,6 +76,12 @@ def _number(text, kind, ok, description):
     if not ok(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not {description}")
     return value
+
+
+def _dataset_name(text: str) -> str:
+    if text in DATASET_NAMES or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a dataset; choose {', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH")
 
 
 def _checkpoint(args) -> Path:
@@ -117,10 +126,11 @@ def _stop_after_the_step_on_ctrl_c(trainer):
 
 
 def cmd_data(args) -> None:
-    from .data import ensure_mnist
+    from .data import ensure_dataset
 
-    raw = ensure_mnist(args.data)
-    print(f"MNIST verified (SHA-256) in {raw}")
+    for name in args.dataset or ["mnist"]:
+        raw = ensure_dataset(name, args.data)
+        print(f"{name} verified (SHA-256) in {raw}")
 
 
 def _train_config(args, saved: dict | None):
@@ -137,6 +147,8 @@ def _train_config(args, saved: dict | None):
         checkpoint_every=args.checkpoint_every,
         fast=args.fast,
         binarize=args.binarize,
+        beta=args.beta,
+        kl_warmup=args.kl_warmup,
     )
     if saved is not None:
         differences = [
@@ -152,27 +164,43 @@ def _train_config(args, saved: dict | None):
     return config
 
 
-def _model_for_the_run(args, resumed):
-    """A fresh model from --preset/--head/--latent-size, or the resumed run's (which those may only repeat)."""
-    from .model import build
+def _model_for_the_run(args, data, resumed):
+    """A fresh model from --preset/--arch/--head/--latent-size/--conditional for ``data``; or, on --resume,
+    the checkpoint's, which those options may only repeat."""
+    from .data import MNIST_INFO
+    from .model import VAEConfig
+    from .models import ARCH_DEFAULTS, PRESETS, build
 
     overrides = {"head": args.head} if args.head else {}
     if args.latent_size:
         overrides["latent_size"] = args.latent_size
+    preset = PRESETS[args.preset or "seed"]
+    if args.arch and args.arch != preset.arch:
+        overrides.update(arch=args.arch, **ARCH_DEFAULTS[args.arch])
+    overrides.update(image_shape=list(data.info.image_shape), input_size=data.train_images.shape[1])
+    classes = len(data.info.class_names)
     if resumed is None:
-        return build(args.preset or "seed", seed=args.seed, **overrides)
-    saved = resumed.model.config
-    asked = build(args.preset, **overrides).config if args.preset else None
-    if asked is None:
-        asked = type(saved).from_dict({**saved.to_dict(), **overrides})
+        model = build(args.preset or "seed", seed=args.seed, **overrides, **({"num_classes": classes} if args.conditional else {}))
+        model.data_info = data.info
+        return model
+    saved, trained_on = resumed.model.config, resumed.model.data_info or MNIST_INFO
+    if trained_on != data.info:
+        raise VaekitError(f"cannot resume: the run was trained on {trained_on.name}, this run asks for {data.info.name}; "
+                          "resume with the same --dataset")
+    base = preset.to_dict() if args.preset else saved.to_dict()
+    num_classes = classes if args.conditional else (0 if args.preset else saved.num_classes)
+    asked = VAEConfig.from_dict({**base, **overrides, "num_classes": num_classes})
     if asked != saved:
         ours, theirs = asked.to_dict(), saved.to_dict()
         differences = ", ".join(f"{k}={theirs[k]!r} (this run: {ours[k]!r})" for k in ours if ours[k] != theirs[k])
         raise VaekitError(
-            f"cannot resume: the checkpoint's model has {differences}; leave out --preset, --head and "
-            "--latent-size when resuming (the model comes from the checkpoint), or start a new run in another --out"
+            f"cannot resume: the checkpoint's model has {differences}; leave out --preset, --arch, --head, "
+            "--latent-size and --conditional when resuming (the model comes from the checkpoint), or start a new "
+            "run in another --out"
         )
-    return build(saved, seed=args.seed)
+    model = build(saved, seed=args.seed)
+    model.data_info = data.info
+    return model
 
 
 def cmd_train(args) -> None:
@@ -180,7 +208,7 @@ def cmd_train(args) -> None:
 
     from . import checkpoint as ckpt
     from . import distributed
-    from .data import load_mnist
+    from .data import load_dataset
     from .train import EpochLog, ProgressBar, Trainer
 
     distributed.start_from_environment(args.device)  # under torchrun: join the other processes
@@ -206,10 +234,13 @@ def cmd_train(args) -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         with distributed.main_process_first():
-            data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
-        model = _model_for_the_run(args, resumed)
+            data = load_dataset(args.dataset, args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+        model = _model_for_the_run(args, data, resumed)
         callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
-        trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
+        trainer = Trainer(
+            model, data.train_images, data.test_images, config, callbacks, training_file, data.train_labels,
+            data.test_labels,
+        )
         if resumed is not None:
             trainer.restore(resumed)
             del resumed
@@ -218,10 +249,10 @@ def cmd_train(args) -> None:
                     f"{config.epochs}; raise --epochs to train further", flush=True)
             else:
                 say(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
-        _fit_and_save(trainer, out, figures, is_main, say)
+        _fit_and_save(trainer, data.info.name, out, figures, is_main, say)
 
 
-def _fit_and_save(trainer, out: Path, figures: Path, is_main: bool, say) -> None:
+def _fit_and_save(trainer, data_name: str, out: Path, figures: Path, is_main: bool, say) -> None:
     """Train, then write the model and its loss curves; a Ctrl-C saves the training state first."""
     from dataclasses import asdict
 
@@ -235,7 +266,8 @@ def _fit_and_save(trainer, out: Path, figures: Path, is_main: bool, say) -> None
         with _stop_after_the_step_on_ctrl_c(trainer):
             # Printed under the handler: from this line on, a Ctrl-C saves the state.
             say(
-                f"training {trainer.model.config} on {len(trainer.train_images):,} images for {config.epochs} epochs "
+                f"training {trainer.model.config} on {len(trainer.train_images):,} {data_name} images for "
+                f"{config.epochs} epochs "
                 f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}"
                 + (f" in {processes} processes" if processes > 1 else ""),
                 flush=True,
@@ -264,52 +296,93 @@ def _figure_target(args, checkpoint: Path) -> Path:
     return folder
 
 
+def _class_index(model, text: str | None, option: str, conditional_only: bool = False) -> int | None:
+    """A class of the model's dataset named by ``option``: its index or its name (case ignored)."""
+    from .data import class_names
+
+    if text is None:
+        return None
+    if conditional_only and not model.config.conditional:
+        raise VaekitError(f"{option} needs a conditional model (train one with --conditional)")
+    names = class_names(model)
+    if text.isdigit() and int(text) < len(names) and text not in names:
+        return int(text)
+    folded = [n.lower() for n in names]
+    if text.lower() in folded:
+        return folded.index(text.lower())
+    raise VaekitError(f"{option} {text!r} is not a class of this model; choose one of {list(names)} or 0-{len(names) - 1}")
+
+
+def _test_data(model, args):
+    """The test split of the dataset the model was trained on."""
+    from .data import load_dataset
+
+    name = (model.data_info.name if model.data_info else None) or "mnist"
+    return load_dataset(name, args.data)
+
+
 def cmd_sample(args) -> None:
     import torch
 
     from .checkpoint import load
+    from .data import class_names
     from .plotting import plot_images, save_fig
 
     path = _checkpoint(args)
     folder = _figure_target(args, path)
     model = load(path)
     generator = torch.Generator().manual_seed(args.seed)
-    images = model.sample(args.n, temperature=args.temperature, generator=generator)
-    fig = plot_images(images, nrow=args.nrow, title=f"{args.n} digits decoded from codes drawn from N(0, I)")
+    label = _class_index(model, args.label, "--label", conditional_only=True)
+    names = class_names(model)
+    if model.config.conditional and label is None:
+        labels = torch.arange(args.n) % len(names)  # every class in turn: a column per class with nrow = classes
+        what = f"{args.n} images, the classes in turn,"
+    else:
+        labels = label
+        what = f"{args.n} images of class {names[label]!r}" if label is not None else f"{args.n} images"
+    images = model.sample(args.n, labels=labels, temperature=args.temperature, generator=generator)
+    fig = plot_images(images, nrow=args.nrow, title=f"{what} decoded from codes drawn from N(0, I)")
     print(f"samples: {save_fig(fig, args.name, folder)}")
 
 
 def cmd_reconstruct(args) -> None:
     from .checkpoint import load
-    from .data import load_mnist
+    from .data import to_float
     from .plotting import plot_pairs, save_fig
 
     path = _checkpoint(args)
     folder = _figure_target(args, path)
     model = load(path)
-    originals = load_mnist(args.data).test_images[: args.n]
-    fig = plot_pairs(originals, model.reconstruct(originals), title="test digits (top) and their reconstructions")
+    data = _test_data(model, args)
+    originals, labels = data.test_images[: args.n], data.test_labels[: args.n]
+    y = labels if model.config.conditional else None
+    fig = plot_pairs(originals, model.reconstruct(to_float(originals), y),
+                     title="test images (top) and their reconstructions")
     print(f"reconstructions: {save_fig(fig, args.name, folder)}")
 
 
-def _interpolation_ends(args, labels) -> tuple[tuple[int, str], tuple[int, str]]:
+def _interpolation_ends(args, model, labels) -> tuple[tuple[int, str], tuple[int, str]]:
     """(test image index, how the title names it) for each end: by index, or the first test image of a class."""
+    from .data import MNIST_INFO
+
+    info = model.data_info or MNIST_INFO
     ends = []
-    for index, label, option in ((args.start, args.from_class, "--from-class"), (args.end, args.to_class, "--to-class")):
-        if label is not None:
+    for index, text, option, default in ((args.start, args.from_class, "--from-class", 0),
+                                         (args.end, args.to_class, "--to-class", 1)):
+        if text is not None:
             if index is not None:
                 other = "--start" if option == "--from-class" else "--end"
                 raise VaekitError(f"give {other} (a test image) or {option} (a class), not both")
+            label = _class_index(model, text, option)
             found = (labels == label).nonzero()
             if len(found) == 0:
-                raise VaekitError(f"{option} {label}: no test image has that class; the classes are "
-                                  f"{sorted(set(labels.tolist()))}")
-            ends.append((int(found[0]), f"a {label} (test image {int(found[0])})"))
+                raise VaekitError(f"{option} {text}: no test image is {info.describe(label)}")
+            ends.append((int(found[0]), f"{info.describe(label)} (test image {int(found[0])})"))
         else:
-            index = 0 if index is None and option == "--from-class" else (1 if index is None else index)
+            index = default if index is None else index
             if not 0 <= index < len(labels):
                 raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(labels) - 1}")
-            ends.append((index, f"test image {index} (a {int(labels[index])})"))
+            ends.append((index, f"test image {index} ({info.describe(labels[index])})"))
     return ends[0], ends[1]
 
 
@@ -317,34 +390,38 @@ def cmd_interpolate(args) -> None:
     import torch
 
     from .checkpoint import load
-    from .data import load_mnist
+    from .data import to_float
     from .latent import interpolate
     from .plotting import plot_images, save_fig
 
     path = _checkpoint(args)
     folder = _figure_target(args, path)
     model = load(path)
-    data = load_mnist(args.data)
-    (start, start_name), (end, end_name) = _interpolation_ends(args, data.test_labels)
+    data = _test_data(model, args)
+    (start, start_name), (end, end_name) = _interpolation_ends(args, model, data.test_labels)
+    ends = [start, end]
+    y = data.test_labels[ends] if model.config.conditional else None
     with torch.no_grad():
-        means, _ = model.encode(data.test_images[[start, end]])
+        means, _ = model.encode(to_float(data.test_images[ends]), y)
         codes = interpolate(means[0], means[1], args.steps, args.method)
-        images = torch.sigmoid(model.decode(codes))
+        # A conditional model keeps the first image's class along the path: only the style moves.
+        labels = None if y is None else y[:1].expand(args.steps)
+        images = torch.sigmoid(model.decode(codes, labels))
     fig = plot_images(images, nrow=args.steps, title=f"{args.method} interpolation: {start_name} to {end_name}")
     print(f"interpolation: {save_fig(fig, args.name, folder)}")
 
 
 def cmd_evaluate(args) -> None:
     from .checkpoint import load
-    from .data import load_mnist
     from .train import evaluate
 
     model = load(_checkpoint(args))
-    test = load_mnist(args.data).test_images
-    result = evaluate(model, test, seed=args.seed)
+    data = _test_data(model, args)
+    test = data.test_images
+    result = evaluate(model, test, seed=args.seed, labels=data.test_labels if model.config.conditional else None)
     print(
         f"test negative ELBO: {result['total']:.2f} nats/image "
-        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} images"
+        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} {data.info.name} images"
     )
 
 
@@ -382,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name, func, help):
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
-        p.add_argument("--data", default=None, help="MNIST folder (default: $VAEKIT_DATA or data/)")
+        p.add_argument("--data", default=None, help="data folder (default: $VAEKIT_DATA or data/)")
         return p
 
     def needs_model(p, figure_name=None):
@@ -396,11 +473,22 @@ def build_parser() -> argparse.ArgumentParser:
                            help="folder for the figure (default: the checkpoint's run folder; figures/ for a shipped model)")
             p.add_argument("--name", default=figure_name, help="the figure's file name, without .png (default: %(default)s)")
 
-    command("data", cmd_data, "fetch MNIST and verify its four files by SHA-256")
+    p = command("data", cmd_data, "fetch a dataset (default: MNIST) and verify its four files by SHA-256")
+    p.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="which (repeat for several)")
 
-    p = command("train", cmd_train, "train a VAE on MNIST")
+    p = command("train", cmd_train, "train a VAE on MNIST, Fashion-MNIST or a folder of your images")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="the model (default: seed, the exact seed; on --resume: the checkpoint's)")
+    p.add_argument(
+        "--dataset", type=_dataset_name, default="mnist",
+        help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH (one subfolder of images per class; default: %(default)s)",
+    )
+    p.add_argument("--arch", choices=ARCH_NAMES, help="override the architecture: mlp (the seed's) or conv (convolutional)")
+    p.add_argument("--conditional", action="store_true", help="a conditional VAE: the class goes into encoder and decoder")
+    p.add_argument("--beta", type=_positive_float, default=TRAIN_DEFAULTS["beta"],
+                   help="the KL's weight (default: %(default)s, the ELBO)")
+    p.add_argument("--kl-warmup", type=_int_between(0, 100_000), default=TRAIN_DEFAULTS["kl_warmup"], metavar="EPOCHS",
+                   help="ramp the KL's weight up from 0 over this many epochs (default: %(default)s, none)")
     p.add_argument("--head", choices=HEAD_NAMES, help="override the coding head: sigma (the seed) or logvar")
     p.add_argument("--latent-size", type=_int_between(1, 1024), help="override the code size (default: the preset's, 20)")
     p.add_argument("--epochs", type=_int_between(0, 100_000), default=TRAIN_DEFAULTS["epochs"], help="default: %(default)s")
@@ -416,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/training.safetensors (an error if there is none); the model comes from it, and "
                         "options that change the mathematics (--batch-size, --lr, --seed, --grad-clip, --fast, "
-                        "--binarize, the data limits) must be the same")
+                        "--binarize, --beta, --kl-warmup, --dataset and its limits) must be the same")
     p.add_argument("--binarize", action="store_true", help="dynamically binarized MNIST, as in published likelihood tables")
     p.add_argument(
         "--threads", type=_int_between(1, 1024),
@@ -440,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=_temperature, default=1.0,
                    help="scale of the prior's codes, above 0 and at most 10 (default: %(default)s)")
     p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=42, help="default: %(default)s")
+    p.add_argument("--label", help="conditional models: the class to draw, by index or name (default: every class in turn)")
 
     p = command("reconstruct", cmd_reconstruct, "show test digits next to their reconstructions")
     needs_model(p, "reconstructions")
@@ -450,9 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     needs_model(p, "interpolation")
     p.add_argument("--start", type=_natural_int, default=None, help="first end: a test image's index (default: 0, a 7)")
     p.add_argument("--end", type=_natural_int, default=None, help="last end: a test image's index (default: 1, a 2)")
-    p.add_argument("--from-class", type=_int_between(0, 9), default=None, metavar="CLASS",
-                   help="first end: the first test image of this class (a digit, 0-9) instead of --start")
-    p.add_argument("--to-class", type=_int_between(0, 9), default=None, metavar="CLASS",
+    p.add_argument("--from-class", default=None, metavar="CLASS",
+                   help="first end: the first test image of this class (its index or name, e.g. 3) instead of --start")
+    p.add_argument("--to-class", default=None, metavar="CLASS",
                    help="last end: the first test image of this class instead of --end")
     p.add_argument("--steps", type=_int_between(2, MAX_ROW_IMAGES, f" (one row holds at most {MAX_ROW_IMAGES} digits)"),
                    default=10, metavar=f"{{2..{MAX_ROW_IMAGES}}}", help="default: %(default)s")
