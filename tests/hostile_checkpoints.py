@@ -113,11 +113,12 @@ def tensor_tables(draw, config: dict):
 
 def honest_table(config: dict, fill: bytes):
     """The tensor table the configuration implies, if it builds and is small: (tensors, data) or None."""
-    from vaekit.model import VAE, VAEConfig
+    from vaekit.model import VAEConfig
+    from vaekit.models import from_config
 
     try:
         with torch.device("meta"):
-            shapes = {name: list(t.shape) for name, t in VAE(VAEConfig.from_dict(config)).state_dict().items()}
+            shapes = {name: list(t.shape) for name, t in from_config(VAEConfig.from_dict(config)).state_dict().items()}
     except Exception:  # noqa: BLE001 - any configuration the classes refuse has no honest table
         return None
     if sum(math.prod(s) for s in shapes.values()) * 4 > MAX_DATA:

@@ -89,7 +89,7 @@ def vaekit_pretrained(name):
 
 
 def test_interpolation_between_classes_says_which(vaekit, fresh_clone, mnist):
-    model = vaekit.load("seed")
+    model = checkpoint.load("seed")
     args = build_parser().parse_args(["interpolate", "--from-class", "3", "--to-class", "9"])
     (start, start_name), (end, end_name) = _interpolation_ends(args, model, mnist.test_labels)
     assert int(mnist.test_labels[start]) == 3 and int(mnist.test_labels[end]) == 9
