@@ -185,27 +185,28 @@ def start_lab(root_dir: Path, scratch: Path, **env: str) -> Server:
     command = [
         str(VENV_BIN / "jupyter"), "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
+        f"--ServerApp.root_dir={root_dir}",
         f"--LabApp.user_settings_dir={scratch / 'lab-settings'}", f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
         "--LabApp.news_url=None",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # containers run as root; Lab refuses to start otherwise
-    return _start(command, scratch, isolated_env(scratch, **env), root_dir, port, token, "jupyter-lab",
+    # The token goes through the environment (as `make lab` passes it), never on a command line.
+    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), root_dir, port, token, "jupyter-lab",
                   ready=lambda server: server.status_of("/api/status") == 200)
 
 
 def start_explorer(scratch: Path, **env: str) -> Server:
     """`python -m vaekit explore`, exactly as a user starts it."""
     port, token = free_port(), secrets.token_hex(16)
-    command = [sys.executable, "-m", "vaekit", "explore", "--port", str(port), "--token", token]
+    command = [sys.executable, "-m", "vaekit", "explore", "--port", str(port)]
 
     def listening(server: Server) -> bool:
         # A TCP connect, not a GET: a GET of "/" starts a kernel and runs the whole notebook.
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
         return True
 
-    return _start(command, scratch, isolated_env(scratch, **env), ROOT, port, token, "vaekit-explore",
+    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), ROOT, port, token, "vaekit-explore",
                   ready=listening)
 
 

@@ -106,9 +106,10 @@ class Child:
         self.reader.join(timeout)
         return code
 
-    def temporary(self, folder: Path) -> Path:
-        """The file this process writes a checkpoint to before renaming it (see checkpoint.write_atomically)."""
-        return folder / f".{TRAINING_FILE}.{self.process.pid}.tmp"
+    def writing(self, folder: Path) -> bool:
+        """Whether this process has a temporary checkpoint file open (see checkpoint.write_atomically:
+        ``.NAME.PID.RANDOM.tmp``, an unpredictable name)."""
+        return any(folder.glob(f".{TRAINING_FILE}.{self.process.pid}.*.tmp"))
 
     @property
     def epochs_reported(self) -> list[int]:
@@ -165,7 +166,7 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
             # Kill within SLOW_FSYNC_S or so of a temporary file appearing: mostly
             # while it is written and synced, sometimes just after the rename.
             deadline = time.monotonic() + 30
-            while not child.temporary(run).exists() and child.process.poll() is None and time.monotonic() < deadline:
+            while not child.writing(run) and child.process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 1.5 * SLOW_FSYNC_S))
         else:
@@ -179,7 +180,7 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
         else:
             assert code == -signal.SIGKILL
             kills += 1
-            kills_mid_write += child.temporary(run).exists()
+            kills_mid_write += child.writing(run)
 
         path = run / TRAINING_FILE
         if not path.exists():

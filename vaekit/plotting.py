@@ -17,9 +17,22 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .data import to_float
+from .errors import VaekitError
+from .runs import MAX_IMAGES, MAX_ROW
 
 SIDE = 28  # MNIST images are 28 x 28
 FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
+
+
+class NotebookFigure(Figure):
+    """A matplotlib Figure that shows itself in any notebook as a PNG, with or without ``%matplotlib inline``.
+
+    Figures made without pyplot have no display hook of their own; Jupyter then prints only
+    ``<Figure size ...>`` unless the inline backend happened to be set up first.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self, bbox_inches="tight")
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
@@ -33,9 +46,13 @@ def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.nda
 
 def plot_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, scale: float = 0.6) -> Figure:
     """A grid of digits, ``nrow`` per row, white gaps between them."""
+    if not 1 <= nrow <= MAX_ROW or not 1 <= len(images) <= MAX_IMAGES:
+        raise VaekitError(
+            f"a figure holds 1 to {MAX_IMAGES} digits, at most {MAX_ROW} a row; got {len(images)} digits, {nrow} a row"
+        )
     grid = image_grid(images, nrow)
     height, width = grid.shape
-    fig = Figure(figsize=(scale * width / SIDE, scale * height / SIDE + (0.4 if title else 0)))
+    fig = NotebookFigure(figsize=(scale * width / SIDE, scale * height / SIDE + (0.4 if title else 0)))
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="binary_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
@@ -69,7 +86,7 @@ def smooth(values: list[float], weight: float | None = None) -> np.ndarray:
 
 def plot_history(history: dict, fig: Figure | None = None) -> Figure:
     """Loss per epoch (train and test: total, reconstruction, KL) and the smoothed per-step loss."""
-    fig = fig or Figure(figsize=(10, 3.6))
+    fig = fig or NotebookFigure(figsize=(10, 3.6))
     fig.clear()
     steps_ax, epochs_ax = fig.subplots(1, 2)
     losses = history.get("batch_losses", [])
@@ -103,10 +120,10 @@ def _finish_loss_axes(fig: Figure, steps_ax, epochs_ax, losses: list[float]) -> 
     fig.tight_layout()
 
 
-def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+def figure_png(fig: Figure, dpi: int = 100, **savefig_kwargs) -> bytes:
     """Render a figure to PNG bytes (for an ``ipywidgets.Image``)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, **savefig_kwargs)
     return buffer.getvalue()
 
 
@@ -122,7 +139,7 @@ def save_fig(fig: Figure, name: str, folder: str | os.PathLike | None = None, dp
 def plot_histories(histories: dict[str, dict]) -> Figure:
     """Runs side by side: each one's per-step loss (faint) and its smoothed curve, and its loss per epoch
     (test if it was measured, else train). Made to compare the sigma head with the log-variance head."""
-    fig = Figure(figsize=(10, 3.6))
+    fig = NotebookFigure(figsize=(10, 3.6))
     steps_ax, epochs_ax = fig.subplots(1, 2)
     every_loss = []
     for i, (name, history) in enumerate(histories.items()):

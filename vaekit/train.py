@@ -128,6 +128,30 @@ def evaluate(
     return {"total": (reconstruction + kl) / n, "reconstruction": reconstruction / n, "kl": kl / n}
 
 
+# The history that ``fit`` returns (and every checkpoint holds):
+#   history["batch_losses"]: the negative ELBO per image of every training step, before its update;
+#   history["epochs"]: one record per epoch with the keys below (losses in nats per image).
+HISTORY_KEYS = {
+    "epoch": "the epoch's number, from 0",
+    "train_total": "mean negative ELBO per image over the epoch's training batches",
+    "train_reconstruction": "its reconstruction term, -log p(x|z)",
+    "train_kl": "its KL term, KL(q(z|x) || N(0, I))",
+    "train_objective": "what was minimised: reconstruction + beta * KL (train_total when beta is 1)",
+    "beta": "the KL's weight at the epoch's end (TrainConfig.beta, ramped up during kl_warmup)",
+    "last_batch_total": "the epoch's last batch after the update, summed over its images (the seed's printout)",
+    "last_batch_reconstruction": "that batch's reconstruction term, summed",
+    "last_batch_kl": "that batch's KL term, summed",
+    "test_total": "negative ELBO per image on the test images (only when test images were given)",
+    "test_reconstruction": "its reconstruction term",
+    "test_kl": "its KL term",
+    "seconds": "the epoch's training time",
+}
+
+
+# The TrainConfig fields a resumed run may change: they do not change the mathematics of a step.
+RESUMABLE_CHANGES = {"epochs", "device", "checkpoint_every"}
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # One generator per epoch, derived from the seed, so that a run resumed in
     # the middle of an epoch sees the same permutation without storing it.
@@ -327,7 +351,8 @@ class Trainer:
         for index, moments in optimizer_state["state"].items():
             for key, tensor in moments.items():
                 state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
-        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images)}
+        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images),
+                    "test_images": 0 if self.test_images is None else len(self.test_images)}
         return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state, self.model.data_info)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
@@ -345,7 +370,7 @@ class Trainer:
             saved = TrainConfig.from_dict(checkpoint.train_config)
         except ConfigError as exc:
             raise CheckpointError(f"{where}: invalid train_config: {exc}") from None
-        for name in ("batch_size", "learning_rate", "seed", "beta", "kl_warmup"):
+        for name in sorted({f.name for f in fields(TrainConfig)} - RESUMABLE_CHANGES):
             if getattr(saved, name) != getattr(self.config, name):
                 raise CheckpointError(
                     f"cannot resume: the checkpoint was trained with {name}={getattr(saved, name)!r}, "
@@ -362,6 +387,12 @@ class Trainer:
             raise CheckpointError(
                 f"cannot resume: the checkpoint was trained on {progress['train_images']:,} images, "
                 f"this run has {len(self.train_images):,} (use the same --train-limit)"
+            )
+        test_images = 0 if self.test_images is None else len(self.test_images)
+        if progress.get("test_images", test_images) != test_images:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was tested on {progress['test_images']:,} images, "
+                f"this run has {test_images:,} (use the same --test-limit)"
             )
         if progress["step"] >= self.steps_per_epoch:
             raise CheckpointError(
@@ -434,3 +465,28 @@ class ProgressBar(Callback):
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
+
+
+class EpochLog(Callback):
+    """Prints one line per epoch, comparable with the seed's printout (what ``python -m vaekit train`` shows).
+
+    ``fit(..., callbacks=[vaekit.EpochLog()])``. Each line: the epoch's last batch (the seed's
+    own printout: summed over its images), then the epoch's means per image (see ``HISTORY_KEYS``).
+    It writes through ``tqdm.write`` so that a progress bar stays below it.
+    """
+
+    def __init__(self, file=None):
+        self.file = file  # default: standard output
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        from tqdm.auto import tqdm
+
+        line = (
+            f"epoch {record['epoch']:>3}  last batch: total {record['last_batch_total']:9.1f}  "
+            f"reconstruction {record['last_batch_reconstruction']:9.1f}  latent {record['last_batch_kl']:8.1f}"
+            f"  | train/image {record['train_total']:6.2f} (rec {record['train_reconstruction']:6.2f}, "
+            f"KL {record['train_kl']:5.2f})"
+        )
+        if "test_total" in record:
+            line += f"  | test/image {record['test_total']:6.2f}"
+        tqdm.write(line + f"  | {record['seconds']:.1f} s", file=self.file)
