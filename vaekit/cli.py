@@ -27,6 +27,7 @@ from .explore import DEFAULT_PORT, serve
 from .latent import interpolate
 from .model import HEADS, PRESETS, build
 from .plotting import plot_history, plot_images, plot_pairs, save_fig
+from .snapshots import Snapshots
 from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate
 
 DEFAULT_RUN = Path("runs") / "seed"
@@ -56,14 +57,14 @@ def _number(text, kind, ok, description):
     return value
 
 
-def _writable_folder(folder: Path) -> Path:
+def _writable_folder(folder: Path, option: str = "--out") -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".vaekit-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise VaekitError(f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with --out") from exc
+        raise VaekitError(f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with {option}") from exc
     return folder
 
 
@@ -154,6 +155,12 @@ def cmd_train(args) -> None:
     model = build(args.preset, seed=args.seed, **overrides)
     training_file = out / TRAINING_FILE
     callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
+    if is_main and args.snapshots:
+        callbacks.append(Snapshots())  # kept in both checkpoints: `animate training`, the timeline widget
+    if is_main and args.tensorboard:
+        from .tensorboard_log import TensorBoardLog
+
+        callbacks.append(TensorBoardLog(_writable_folder(Path(args.tensorboard), "--tensorboard"), labels=data.test_labels))
     trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
     if args.resume and training_file.exists():
         trainer.restore(ckpt.load_checkpoint(training_file, trainer.device))
@@ -178,7 +185,9 @@ def cmd_train(args) -> None:
                 )
             # Still under the handler: a Ctrl-C while the model and figure are written lets them finish.
             if is_main:
-                model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
+                model_path = ckpt.save(
+                    out / MODEL_FILE, trainer.model, history, asdict(config), state=trainer.callback_tensors()
+                )
                 print(f"model saved to {model_path}")
                 if history["epochs"]:
                     print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', args.figures)}")
@@ -273,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_RUN), help="run folder for the checkpoints (default: %(default)s)")
     p.add_argument("--figures", default=None, help="folder for figures (default: figures/)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument(
+        "--no-snapshots", dest="snapshots", action="store_false",
+        help="do not keep per-epoch snapshots (samples, reconstructions, KL per dimension; ~19 KB an epoch) in the checkpoints",
+    )
+    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR (tensorboard --logdir DIR)")
 
     p = command("sample", cmd_sample, "decode codes drawn from the prior into a grid of new digits")
     needs_model(p)
