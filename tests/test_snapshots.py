@@ -127,3 +127,14 @@ def test_bad_snapshot_tensors_are_a_clear_error(with_snapshots, tmp_path, change
     save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
     with pytest.raises(CheckpointError, match=f"invalid training state: .*{re.escape(message)}"):
         snapshots.read(tmp_path / "bad.safetensors")
+
+
+def test_train_keeps_snapshots_in_both_checkpoints_unless_told_not_to(vaekit, tmp_path):
+    common = ["--epochs", "2", "--train-limit", "300", "--test-limit", "100", "--batch-size", "100",
+              "--latent-size", "4", "--figures", str(tmp_path), "--no-progress"]
+    assert vaekit("train", *common, "--out", str(tmp_path / "on")).returncode == 0
+    for name in ("model.safetensors", "training.safetensors"):
+        assert snapshots.read(tmp_path / "on" / name).epochs.tolist() == [0, 1]
+    assert vaekit("train", *common, "--out", str(tmp_path / "off"), "--no-snapshots").returncode == 0
+    with pytest.raises(CheckpointError, match="no training snapshots"):
+        snapshots.read(tmp_path / "off" / "model.safetensors")

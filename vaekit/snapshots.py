@@ -88,8 +88,8 @@ class Probe:
         self.prior_codes = prior_codes.float().cpu()  # (16, latent)
         self.kl_images = images[:KL_IMAGES]
         self.originals = images[:FIXED_IMAGES]
-        self.labels = None if labels is None else labels[:KL_IMAGES]
         classes = getattr(model.config, "num_classes", 0)
+        self.labels = labels[:KL_IMAGES] if classes and labels is not None else None  # only a conditional model's
         # A conditional model decodes each prior code as a class: 0, 1, 2, ... in turn.
         self.prior_labels = torch.arange(PRIOR_CODES) % classes if classes else None
 
