@@ -47,6 +47,20 @@ def _positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0 and v != float("inf"), "a positive number")
 
 
+def _bounded_int(low: int, high: int):
+    def parse(text: str) -> int:
+        return _number(text, int, lambda v: low <= v <= high, f"an integer from {low} to {high}")
+
+    return parse
+
+
+def _bounded_float(low: float, high: float):
+    def parse(text: str) -> float:
+        return _number(text, float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g}")
+
+    return parse
+
+
 def _number(text, kind, ok, description):
     try:
         value = kind(text)
@@ -236,6 +250,79 @@ def cmd_evaluate(args) -> None:
     )
 
 
+def _test_images(args, model):
+    """The test set of the model's dataset (MNIST until checkpoints say otherwise)."""
+    data = load_mnist(args.data)
+    return data.test_images, data.test_labels
+
+
+def _check_index(index: int, images) -> None:
+    if not 0 <= index < len(images):
+        raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(images) - 1}")
+
+
+def cmd_animate(args) -> None:
+    from . import animate, snapshots
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".gif":
+        raise VaekitError(f"--out {out}: name a .gif file")
+    _writable_folder(out.parent if str(out.parent) else Path("."), "--out")
+    if args.kind == "training":
+        timeline = snapshots.read(_model_path(args))
+        frames = animate.training_frames(timeline, args.scale or 2)
+    else:
+        model = ckpt.load(_model_path(args))
+        images, labels = _test_images(args, model)
+        if args.kind == "interpolation":
+            for index in (args.start, args.end):
+                _check_index(index, images)
+            frames = animate.interpolation_frames(
+                model, images[args.start], images[args.end], args.steps, args.method, args.scale or 4
+            )
+        else:
+            frames = animate.traversal_frames(model, images[:1000], args.steps, args.span, scale=args.scale or 3)
+    fps = args.fps or (4.0 if args.kind == "training" else 12.0)
+    path = animate.save_gif(frames, out, fps)
+    print(f"{args.kind} animation: {path} ({len(frames)} frames of {frames[0].width}x{frames[0].height} at {fps:g} fps)")
+
+
+def cmd_traverse(args) -> None:
+    from .animate import active_dimensions, traversal_codes
+    from .plotting import plot_traversal
+
+    model = ckpt.load(_model_path(args))
+    images, _ = _test_images(args, model)
+    dimensions, kl = active_dimensions(model, images[:1000])
+    if not dimensions:
+        raise VaekitError("no dimension carries information (every KL is below 0.05 nats): nothing to traverse")
+    values = torch.linspace(-args.span, args.span, args.steps)
+    codes = traversal_codes(model, dimensions, values)
+    with torch.no_grad():
+        decoded = torch.sigmoid(model.decode(codes.reshape(-1, codes.shape[-1]))).reshape(*codes.shape[:2], -1)
+    fig = plot_traversal(decoded, dimensions, kl, values)
+    print(f"traversal of {len(dimensions)} active dimensions: {save_fig(fig, args.name, args.figures)}")
+
+
+def cmd_classifier(args) -> None:
+    from . import classifier as clf
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else clf.FOLDER / f"{args.dataset}.safetensors"
+    _writable_folder(out.parent, "--out")
+    data = load_mnist(args.data)
+    config = clf.ClassifierConfig(dataset=args.dataset)
+
+    def report(epoch, seconds):
+        print(f"epoch {epoch}: {seconds:.1f} s", flush=True)
+
+    classifier = clf.train(config, data.train_images, data.train_labels, args.epochs, seed=args.seed, on_epoch_end=report)
+    accuracy = clf.accuracy(classifier, data.test_images, data.test_labels)
+    print(f"test accuracy {100 * accuracy:.2f} % on {len(data.test_images):,} {args.dataset} test images")
+    print(f"classifier saved to {clf.save(out, classifier, accuracy)}")
+
+
 def cmd_explore(args) -> None:
     serve(port=args.port, token=args.token, checkpoint=args.checkpoint, data=args.data, open_browser=args.browser)
 
@@ -312,6 +399,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)
     p.add_argument("--seed", type=_natural_int, default=0, help="noise seed (default: %(default)s)")
+
+    p = command("animate", cmd_animate, "write a GIF: training replayed from its snapshots, an interpolation, or a latent traversal")
+    p.add_argument("kind", choices=["training", "interpolation", "traversal"], help="what to animate")
+    p.add_argument("--checkpoint", default=str(DEFAULT_RUN / MODEL_FILE), help="model file or run folder (default: %(default)s)")
+    p.add_argument("--out", required=True, help="the GIF to write, e.g. figures/training.gif")
+    p.add_argument("--fps", type=_bounded_float(0.1, 50), help="frames a second (default: 4 training, 12 the others)")
+    p.add_argument("--scale", type=_bounded_int(1, 16), help="pixels per image pixel (default: 2 training, 4 interpolation, 3 traversal)")
+    p.add_argument("--steps", type=_bounded_int(2, 200), default=30, help="interpolation or traversal steps (default: %(default)s)")
+    p.add_argument("--start", type=_natural_int, default=0, help="interpolation: first test image (default: %(default)s)")
+    p.add_argument("--end", type=_natural_int, default=1, help="interpolation: last test image (default: %(default)s)")
+    p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
+    p.add_argument("--span", type=_bounded_float(0.1, 10), default=3.0, help="traversal: from -SPAN to +SPAN (default: %(default)s)")
+
+    p = command("traverse", cmd_traverse, "figure: each active code dimension swept from -3 to +3, most active first")
+    needs_model(p)
+    p.add_argument("--steps", type=_bounded_int(2, 31), default=7, help="values per dimension (default: %(default)s)")
+    p.add_argument("--span", type=_bounded_float(0.1, 10), default=3.0, help="from -SPAN to +SPAN (default: %(default)s)")
+    p.add_argument("--name", default="traversal", help="figure name (default: %(default)s)")
+
+    p = command("classifier", cmd_classifier, "train the small CNN that judges samples (evaluate --samples)")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="default: %(default)s")
+    p.add_argument("--epochs", type=_bounded_int(1, 100), default=3, help="default: %(default)s")
+    p.add_argument("--seed", type=_natural_int, default=0, help="default: %(default)s")
+    p.add_argument("--threads", type=_positive_int, help="PyTorch's CPU threads (on a busy machine 1 is often fastest)")
+    p.add_argument("--out", help="file to write (default: the package's pretrained/classifiers/DATASET.safetensors)")
 
     p = command("explore", cmd_explore, "serve the latent explorer as a web app on 127.0.0.1 (Voila)")
     p.add_argument("--checkpoint", default=None, help="model file (default: the shipped pretrained model)")
