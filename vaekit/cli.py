@@ -242,12 +242,36 @@ def cmd_interpolate(args) -> None:
 
 def cmd_evaluate(args) -> None:
     model = ckpt.load(_model_path(args))
-    test = load_mnist(args.data).test_images
+    data = load_mnist(args.data)
+    test = data.test_images
     result = evaluate(model, test, seed=args.seed)
     print(
         f"test negative ELBO: {result['total']:.2f} nats/image "
         f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} images"
     )
+    if args.samples:
+        _print_sample_quality(model, test, data.test_labels, args.samples, args.seed)
+
+
+def _print_sample_quality(model, test, labels, n: int, seed: int) -> None:
+    from . import classifier as clf
+    from .quality import sample_quality
+
+    info = getattr(model, "data_info", None)
+    dataset = info.name if info is not None else "mnist"
+    judge = clf.pretrained(dataset)
+    quality = sample_quality(model, judge, test, n, labels, seed=seed)
+    names = judge.config.class_names
+    print(f"classes of {n:,} prior samples, by the {dataset} classifier:")
+    print("  " + "  ".join(f"{name} {100 * p:.1f}%" for name, p in zip(names, quality["histogram"].tolist())))
+    print(f"  entropy {quality['entropy']:.3f} nats (all classes equally often: {quality['max_entropy']:.3f})")
+    print(f"Fréchet distance of classifier features to the first {quality['n_reference']:,} test images:")
+    rows = {f"{n:,} prior samples": "samples", f"reconstructions of the other {len(test) - quality['n_reference']:,}":
+            "reconstructions", f"the other {len(test) - quality['n_reference']:,} test images (the floor)":
+            "test, second half"}
+    width = max(len(r) for r in rows)
+    for row, key in rows.items():
+        print(f"  {row:<{width}}  {quality['frechet'][key]:8.3f}")
 
 
 def _test_images(args, model):
@@ -399,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)
     p.add_argument("--seed", type=_natural_int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument(
+        "--samples", type=_bounded_int(2, 100_000), metavar="N",
+        help="also judge N prior samples with the dataset's classifier: class histogram, entropy, Fréchet distance "
+        "(compare runs at the same N; 5000 matches the floor's size)",
+    )
 
     p = command("animate", cmd_animate, "write a GIF: training replayed from its snapshots, an interpolation, or a latent traversal")
     p.add_argument("kind", choices=["training", "interpolation", "traversal"], help="what to animate")
