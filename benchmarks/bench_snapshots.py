@@ -60,14 +60,14 @@ def main() -> None:
         return "\n".join([
             "# Training snapshots: size and time",
             "",
-            f"- Per epoch: **{r['bytes_per_epoch'] / 1000:.1f} kB** of tensors (16 + 8 uint8 images of 784 pixels, "
-            f"20 KL values, 6 losses, the epoch); the model file grew by {r['file_bytes_added_per_epoch'] / 1000:.1f} kB "
-            f"an epoch with the header (fixed part: {r['fixed_bytes'] / 1000:.1f} kB of prior codes and test images).",
+            (f"- Per epoch: **{r['bytes_per_epoch'] / 1000:.1f} kB** of tensors (16 + 8 uint8 images of 784 pixels, "
+             f"20 KL values, 6 losses, the epoch); the model file grew by {r['file_bytes_added_per_epoch'] / 1000:.1f} "
+             f"kB an epoch with the header (fixed part: {r['fixed_bytes'] / 1000:.1f} kB of prior codes and test images)."),
             f"- 50 epochs: {(50 * r['bytes_per_epoch'] + r['fixed_bytes']) / 1e6:.2f} MB beside the 5.6 MB of weights.",
-            f"- Taking one snapshot of the seed model (KL on 1,000 test images, 24 decodings): median "
-            f"{1000 * r['seconds_per_snapshot']['median']:.1f} ms ({1000 * r['seconds_per_snapshot']['min']:.1f} to "
-            f"{1000 * r['seconds_per_snapshot']['max']:.1f}), against {r['epoch_seconds']:.1f} s for an epoch of "
-            f"{args.train_limit:,} images here.",
+            (f"- Taking one snapshot of the seed model (KL on 1,000 test images, 24 decodings): median "
+             f"{1000 * r['seconds_per_snapshot']['median']:.1f} ms ({1000 * r['seconds_per_snapshot']['min']:.1f} to "
+             f"{1000 * r['seconds_per_snapshot']['max']:.1f}), against {r['epoch_seconds']:.1f} s for an epoch of "
+             f"{args.train_limit:,} images here."),
             "",
             *machine_lines(r["machine"]),
             "",

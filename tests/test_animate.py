@@ -1,5 +1,7 @@
 """GIFs read back (frame count, size, frames differ) and the traversal figure."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +21,7 @@ def _frames(path):
 
 
 def _all_differ(frames):
-    return all(ImageChops.difference(a, b).getbbox() is not None for a, b in zip(frames, frames[1:]))
+    return all(ImageChops.difference(a, b).getbbox() is not None for a, b in itertools.pairwise(frames))
 
 
 @pytest.fixture(scope="module")

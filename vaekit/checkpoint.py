@@ -247,8 +247,8 @@ def _validate_snapshots(state: dict[str, torch.Tensor], model: VAE) -> list[str]
     latent, pixels = model.config.latent_size, _pixels(model)
     if not (1 <= epochs <= MAX_SNAPSHOT_EPOCHS and 1 <= codes <= MAX_SNAPSHOT_IMAGES
             and 1 <= originals <= MAX_SNAPSHOT_IMAGES):
-        return [f"snapshots of {epochs} epochs, {codes} prior codes and {originals} images: "
-                f"each must be from 1 to {MAX_SNAPSHOT_EPOCHS} / {MAX_SNAPSHOT_IMAGES} / {MAX_SNAPSHOT_IMAGES}"]
+        return [(f"snapshots of {epochs} epochs, {codes} prior codes and {originals} images: "
+                 f"each must be from 1 to {MAX_SNAPSHOT_EPOCHS} / {MAX_SNAPSHOT_IMAGES} / {MAX_SNAPSHOT_IMAGES}")]
     shapes = {
         "epoch": (torch.int64, (epochs,)),
         "kl": (torch.float32, (epochs, latent)),

@@ -274,6 +274,21 @@ def _print_sample_quality(model, test, labels, n: int, seed: int) -> None:
         print(f"  {row:<{width}}  {quality['frechet'][key]:8.3f}")
 
 
+def _dataset(name: str, root):
+    from . import data as datasets
+
+    if hasattr(datasets, "load_dataset"):
+        return datasets.load_dataset(name, root)
+    if name != "mnist":
+        raise VaekitError(f"this vaekit reads MNIST only, not {name!r}")
+    return load_mnist(root)
+
+
+def _class_names(data, name: str) -> tuple[str, ...]:
+    info = getattr(data, "info", None)
+    return tuple(info.class_names) if info is not None else tuple(str(d) for d in range(10))
+
+
 def _test_images(args, model):
     """The test set of the model's dataset (MNIST until checkpoints say otherwise)."""
     data = load_mnist(args.data)
@@ -297,7 +312,7 @@ def cmd_animate(args) -> None:
         frames = animate.training_frames(timeline, args.scale or 2)
     else:
         model = ckpt.load(_model_path(args))
-        images, labels = _test_images(args, model)
+        images, _ = _test_images(args, model)
         if args.kind == "interpolation":
             for index in (args.start, args.end):
                 _check_index(index, images)
@@ -335,13 +350,16 @@ def cmd_classifier(args) -> None:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else clf.FOLDER / f"{args.dataset}.safetensors"
     _writable_folder(out.parent, "--out")
-    data = load_mnist(args.data)
-    config = clf.ClassifierConfig(dataset=args.dataset)
+    data = _dataset(args.dataset, args.data)
+    config = clf.ClassifierConfig(dataset=args.dataset, class_names=_class_names(data, args.dataset))
 
     def report(epoch, seconds):
         print(f"epoch {epoch}: {seconds:.1f} s", flush=True)
 
-    classifier = clf.train(config, data.train_images, data.train_labels, args.epochs, seed=args.seed, on_epoch_end=report)
+    recipe = clf.TRAINING[args.dataset]
+    epochs = args.epochs or recipe["epochs"]
+    classifier = clf.train(config, data.train_images, data.train_labels, epochs, seed=args.seed, shift=recipe["shift"],
+                           on_epoch_end=report)
     accuracy = clf.accuracy(classifier, data.test_images, data.test_labels)
     print(f"test accuracy {100 * accuracy:.2f} % on {len(data.test_images):,} {args.dataset} test images")
     print(f"classifier saved to {clf.save(out, classifier, accuracy)}")
@@ -449,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("classifier", cmd_classifier, "train the small CNN that judges samples (evaluate --samples)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="default: %(default)s")
-    p.add_argument("--epochs", type=_bounded_int(1, 100), default=3, help="default: %(default)s")
+    p.add_argument("--epochs", type=_bounded_int(1, 100), help="default: 6, the shipped classifiers' schedule")
     p.add_argument("--seed", type=_natural_int, default=0, help="default: %(default)s")
     p.add_argument("--threads", type=_positive_int, help="PyTorch's CPU threads (on a busy machine 1 is often fastest)")
     p.add_argument("--out", help="file to write (default: the package's pretrained/classifiers/DATASET.safetensors)")

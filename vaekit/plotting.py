@@ -153,10 +153,10 @@ def plot_traversal(decoded: torch.Tensor, dimensions: list[int], kl: torch.Tenso
         ax.set_ylabel(f"z{d} ({kl[d]:.1f})", rotation=0, ha="right", va="center", fontsize=8)
         for spine in ax.spines.values():
             spine.set_visible(False)
-    step = (SIDE + 2)
+    step = SIDE + 2  # image_grid's padding
     axes[-1].set_xticks([2 + step * i + SIDE / 2 for i in range(columns)], [f"{v:+.1f}" for v in values.tolist()], fontsize=8)
-    axes[0].set_title("each active dimension from {:+.0f} to {:+.0f} (KL in nats), the others at 0".format(
-        float(values[0]), float(values[-1])), fontsize=9)
+    low, high = float(values[0]), float(values[-1])
+    axes[0].set_title(f"each active dimension from {low:+.0f} to {high:+.0f} (KL in nats), the others at 0", fontsize=9)
     fig.subplots_adjust(left=1.3 / (0.6 * columns + 1.4), right=0.98, top=1 - 0.35 / fig.get_figheight(),
                         bottom=0.3 / fig.get_figheight(), hspace=0.05)
     return fig
