@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from vaekit import TrainConfig, build, fit
+from vaekit.data import to_float
 from vaekit.tensorboard_log import TensorBoardLog
 
 pytest.importorskip("tensorboard")
@@ -57,7 +58,7 @@ def test_scalars_images_and_embedding_are_written(small_mnist, tmp_path):
     folder = tmp_path / embedding.tensor_path.rsplit("/", 1)[0]
     codes = [line.split("\t") for line in (folder / "tensors.tsv").read_text().splitlines()]
     assert len(codes) == 100 and len(codes[0]) == 4
-    expected = model.encode(small_mnist.test_images[:1])[0][0]
+    expected = model.encode(to_float(small_mnist.test_images[:1]))[0][0]
     assert [float(v) for v in codes[0]] == pytest.approx(expected.tolist(), abs=1e-4)
     labels = (tmp_path / embedding.metadata_path).read_text().split()
     assert labels == [str(d) for d in small_mnist.test_labels[:100].tolist()]

@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 
 import vaekit
 from vaekit import widgets as vw
+from vaekit.data import to_float
 from vaekit.latent import encode_means, kl_per_dimension
 
 
@@ -156,7 +157,7 @@ def test_unexpected_errors_in_callbacks_go_to_the_output_area(sliders):
 def test_interpolator_ends_are_the_two_digits_reconstructions(trained, small_mnist, method):
     path = vw.interpolator(trained, small_mnist.test_images, small_mnist.test_labels, start=3, end=8)
     path.method.value = method
-    ends = trained.reconstruct(small_mnist.test_images[[3, 8]])
+    ends = trained.reconstruct(to_float(small_mnist.test_images[[3, 8]]))
     assert path.frames.shape == (10, 784)
     assert torch.allclose(path.frames[0], ends[0], atol=1e-5) and torch.allclose(path.frames[-1], ends[1], atol=1e-5)
     assert path.frame.value == vw.digit_png(path.frames[0])

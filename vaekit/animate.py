@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 
 from .errors import VaekitError
 from .latent import interpolate, kl_per_dimension
-from .snapshots import Timeline, mean_codes, to_uint8
+from .data import to_float
+from .snapshots import Timeline, to_uint8
 
 GAP = 2  # pixels between images in a grid
 WHITE, INK, FAINT = 255, 40, 190
@@ -117,22 +118,23 @@ def interpolation_frames(model, start: torch.Tensor, end: torch.Tensor, steps: i
                          method: str = "spherical", scale: int = 4, labels=None) -> list[Image.Image]:
     """From ``start``'s code to ``end``'s and back: 2 * steps - 2 frames of one decoded image."""
     model = model.cpu().eval()
-    means = mean_codes(model, torch.stack([start, end]).float(), labels)
+    ends = None if labels is None or not model.config.conditional else torch.as_tensor(labels)
+    means, _ = model.encode(to_float(torch.stack([start, end])), ends)
     codes = interpolate(means[0], means[1], steps, method)
     codes = torch.cat([codes, codes.flip(0)[1:-1]])  # there and back, without repeating the ends
-    images = to_uint8(_decode(model, codes, labels))
+    # a conditional model: the class switches halfway along the walk
+    path_labels = None if ends is None else torch.where(torch.arange(steps) < steps / 2, ends[0], ends[1])
+    if path_labels is not None:
+        path_labels = torch.cat([path_labels, path_labels.flip(0)[1:-1]])
+    images = to_uint8(torch.sigmoid(model.decode(codes, path_labels)))
     return _scaled([grid(image[None], 1) for image in images], scale)
 
 
-def _decode(model, codes, labels=None):
-    if getattr(model.config, "num_classes", 0):
-        return torch.sigmoid(model.decode(codes, labels[:1].expand(len(codes))))
-    return torch.sigmoid(model.decode(codes))
-
-
-def active_dimensions(model, images: torch.Tensor, threshold: float = ACTIVE_KL) -> tuple[list[int], torch.Tensor]:
+def active_dimensions(model, images: torch.Tensor, labels: torch.Tensor | None = None,
+                      threshold: float = ACTIVE_KL) -> tuple[list[int], torch.Tensor]:
     """Dimensions whose average KL over ``images`` exceeds ``threshold``, most active first; and all the KLs."""
-    kl = kl_per_dimension(model, images)
+    labels = labels if model.config.conditional else None
+    kl = kl_per_dimension(model, images, labels=labels)
     order = torch.argsort(kl, descending=True).tolist()
     return [d for d in order if kl[d] > threshold], kl
 
@@ -149,15 +151,21 @@ def traversal_codes(model, dimensions: list[int], values: torch.Tensor, base: to
 
 @torch.no_grad()
 def traversal_frames(model, images: torch.Tensor, steps: int = 13, span: float = 3.0,
-                     base: torch.Tensor | None = None, scale: int = 3) -> list[Image.Image]:
-    """Each active dimension (most active first, one image each) swept from -span to +span and back."""
+                     base: torch.Tensor | None = None, scale: int = 3, labels: torch.Tensor | None = None,
+                     label: int = 0) -> list[Image.Image]:
+    """Each active dimension (most active first, one image each) swept from -span to +span and back.
+
+    A conditional model decodes every frame as class ``label``.
+    """
     model = model.cpu().eval()
-    dimensions, _ = active_dimensions(model, images)
+    dimensions, _ = active_dimensions(model, images, labels)
     if not dimensions:
         raise VaekitError("no dimension carries information (every KL is below 0.05 nats): nothing to traverse")
     values = torch.linspace(-span, span, steps)
     codes = traversal_codes(model, dimensions, values, base)  # (D, steps, latent)
-    decoded = to_uint8(torch.sigmoid(model.decode(codes.reshape(-1, codes.shape[-1])))).reshape(len(dimensions), steps, -1)
+    flat = codes.reshape(-1, codes.shape[-1])
+    condition = torch.full((len(flat),), label) if model.config.conditional else None
+    decoded = to_uint8(torch.sigmoid(model.decode(flat, condition))).reshape(len(dimensions), steps, -1)
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
     columns = min(len(dimensions), 10)
     return _scaled([grid(decoded[:, k], columns) for k in order], scale)

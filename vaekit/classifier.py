@@ -38,6 +38,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .checkpoint import write_atomically
+from .data import to_float
 from .errors import CheckpointError
 
 FOLDER = Path(__file__).resolve().parent / "pretrained" / "classifiers"
@@ -105,17 +106,13 @@ class Classifier(nn.Module):
         return self.output(self.features(x))
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(255) if images.dtype == torch.uint8 else images.float()
-
-
 @torch.no_grad()
 def apply(classifier: Classifier, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Features (N, F) and class probabilities (N, classes) of ``images`` (uint8 or [0, 1] floats)."""
     classifier.eval()
     features, probabilities = [], []
     for start in range(0, len(images), batch_size):
-        h = classifier.features(_as_float(images[start : start + batch_size]))
+        h = classifier.features(to_float(images[start : start + batch_size]))
         features.append(h)
         probabilities.append(torch.softmax(classifier.output(h), dim=1))
     return torch.cat(features), torch.cat(probabilities)
@@ -170,7 +167,7 @@ def train(
         order = torch.randperm(len(train_images), generator=generator)
         for i in range(0, len(order) - batch_size + 1, batch_size):
             index = order[i : i + batch_size]
-            batch = _as_float(train_images[index])
+            batch = to_float(train_images[index])
             if shift:
                 batch = shifted(batch, config.image_shape, shift, generator)
             loss = F.cross_entropy(classifier(batch), train_labels[index])

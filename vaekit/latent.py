@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .data import to_float
 from .model import VAE
 
 
@@ -32,25 +33,34 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "l
 
 
 @torch.no_grad()
-def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The mean code of each image: (N, latent_size), on the CPU."""
-    device = next(model.parameters()).device
-    means = [model.encode(images[i : i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
+def encode_means(
+    model: VAE, images: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The mean code of each image: (N, latent_size), on the CPU (a conditional model takes ``labels``)."""
+    means = [mean.cpu() for mean, _ in _encoded(model, images, labels, batch_size)]
     return torch.cat(means)
 
 
+def _encoded(model: VAE, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int):
+    """(mean, scale) of each batch of ``images``, encoded on the model's device."""
+    device = next(model.parameters()).device
+    for i in range(0, len(images), batch_size):
+        y = None if labels is None else labels[i : i + batch_size].to(device)
+        yield model.encode(to_float(images[i : i + batch_size].to(device)), y)
+
+
 @torch.no_grad()
-def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def kl_per_dimension(
+    model: VAE, images: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """Average KL of each code dimension over ``images``: (latent_size,), in nats.
 
     A dimension whose KL is near 0 carries no information about the input (its
     code is the prior whatever the image): the decoder learns to ignore it, so
     moving it barely changes the picture.
     """
-    device = next(model.parameters()).device
     total = torch.zeros(model.config.latent_size)
-    for i in range(0, len(images), batch_size):
-        mean, scale = model.encode(images[i : i + batch_size].to(device))
+    for mean, scale in _encoded(model, images, labels, batch_size):
         single = [model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])]
         total += torch.stack(single)
     return total / len(images)

@@ -16,15 +16,17 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .data import to_float
+
 SIDE = 28  # MNIST images are 28 x 28
 FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
-    """(N, 784) or (N, 28, 28) intensities in [0, 1] -> one (H, W) float array."""
+    """(N, 784) or (N, 28, 28) intensities in [0, 1] (or uint8 0..255) -> one (H, W) float array."""
     from torchvision.utils import make_grid  # here, not at import: torchvision adds seconds to every CLI start
 
-    images = images.detach().cpu().float().reshape(-1, 1, SIDE, SIDE)
+    images = to_float(images.detach().cpu()).reshape(-1, 1, SIDE, SIDE)
     grid = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
     return grid[0].numpy()
 

@@ -22,6 +22,7 @@ import math
 import torch
 
 from . import classifier as clf
+from .data import to_float
 
 MAX_SAMPLES = 100_000
 
@@ -47,7 +48,7 @@ def entropy(fractions: torch.Tensor) -> float:
 
 
 def _conditional(model) -> int:
-    return getattr(model.config, "num_classes", 0)
+    return model.config.num_classes
 
 
 @torch.no_grad()
@@ -61,14 +62,10 @@ def _samples(model, n: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _reconstructions(model, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    images = images.float().div(255) if images.dtype == torch.uint8 else images
     parts = []
     for start in range(0, len(images), 1000):
-        batch = images[start : start + 1000]
-        if _conditional(model):
-            parts.append(model.reconstruct(batch, labels[start : start + 1000]))
-        else:
-            parts.append(model.reconstruct(batch))
+        batch = to_float(images[start : start + 1000])
+        parts.append(model.reconstruct(batch, labels[start : start + 1000] if _conditional(model) else None))
     return torch.cat(parts)
 
 

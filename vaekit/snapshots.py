@@ -31,6 +31,7 @@ import torch
 from . import checkpoint as ckpt
 from .checkpoint import SNAPSHOT_LOSS_COLUMNS as LOSS_COLUMNS
 from .checkpoint import SNAPSHOT_PREFIX as PREFIX
+from .data import to_float
 from .errors import CheckpointError
 from .latent import kl_per_dimension
 from .train import Callback
@@ -46,23 +47,9 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 0-255 -> float32 in [0, 1]; float images pass through."""
-    return images.float().div(255) if images.dtype == torch.uint8 else images
-
-
 def _decode(model, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Images in [0, 1] for ``codes``; a conditional model also gets class labels."""
-    if getattr(model.config, "num_classes", 0):
-        return torch.sigmoid(model.decode(codes, labels))
-    return torch.sigmoid(model.decode(codes))
-
-
-def mean_codes(model, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """The mean codes of ``images`` (on the model's device); a conditional model also gets their labels."""
-    if getattr(model.config, "num_classes", 0):
-        return model.encode(images, labels)[0]
-    return model.encode(images)[0]
+    return torch.sigmoid(model.decode(codes, labels))
 
 
 @dataclass
@@ -88,7 +75,7 @@ class Probe:
         self.prior_codes = prior_codes.float().cpu()  # (16, latent)
         self.kl_images = images[:KL_IMAGES]
         self.originals = images[:FIXED_IMAGES]
-        classes = getattr(model.config, "num_classes", 0)
+        classes = model.config.num_classes
         self.labels = labels[:KL_IMAGES] if classes and labels is not None else None  # only a conditional model's
         # A conditional model decodes each prior code as a class: 0, 1, 2, ... in turn.
         self.prior_labels = torch.arange(PRIOR_CODES) % classes if classes else None
@@ -109,7 +96,7 @@ class Probe:
             prior_labels = None if self.prior_labels is None else self.prior_labels.to(device)
             samples = _decode(model, self.prior_codes.to(device), prior_labels)
             fixed_labels = None if labels is None else labels[:FIXED_IMAGES]
-            means = mean_codes(model, originals, fixed_labels)
+            means, _ = model.encode(originals, fixed_labels)
             reconstructions = _decode(model, means, fixed_labels)
         finally:
             model.train(was_training)

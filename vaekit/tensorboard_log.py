@@ -18,20 +18,15 @@ import os
 
 import torch
 
-from .snapshots import Probe, mean_codes, to_float
+from .data import class_names, to_float
+from .snapshots import Probe
 from .train import Callback
 
 EMBEDDING_IMAGES = 1000  # test images in the projector (sprites grow with the square root)
-DIGITS = tuple(str(d) for d in range(10))
 
 
 def _image_shape(model) -> tuple[int, int, int]:
-    return tuple(getattr(model.config, "image_shape", (1, 28, 28)))
-
-
-def _class_names(model) -> tuple[str, ...]:
-    info = getattr(model, "data_info", None)
-    return tuple(info.class_names) if info is not None else DIGITS
+    return tuple(model.config.image_shape)
 
 
 class TensorBoardLog(Callback):
@@ -82,11 +77,11 @@ class TensorBoardLog(Callback):
         images = to_float(self.images[:n]).cpu()
         labels = None if self.labels is None else self.labels[:n].cpu()
         with torch.no_grad():
-            device_labels = None if labels is None else labels.to(trainer.device)
-            codes = mean_codes(model, images.to(trainer.device), device_labels).cpu()
+            condition = None if labels is None or not model.config.conditional else labels.to(trainer.device)
+            codes = model.encode(images.to(trainer.device), condition)[0].cpu()
         metadata = None
         if labels is not None:
-            names = _class_names(model)
+            names = class_names(model)
             metadata = [names[i] if 0 <= i < len(names) else str(i) for i in labels.tolist()]
         self.writer.add_embedding(codes, metadata=metadata, label_img=images.reshape(-1, *_image_shape(model)),
                                   global_step=trainer.epoch, tag="test_codes")

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image as PILImage
 
+from .data import to_float
 from .errors import VaekitError
 from .latent import encode_means, interpolate, kl_per_dimension
 from .model import VAE
@@ -52,9 +53,11 @@ DIGIT_CLASSES = tuple(range(10))
 
 
 def to_uint8(pixels: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Intensities in [0, 1] -> uint8 in 0..255, rounded."""
+    """Intensities in [0, 1] -> uint8 in 0..255, rounded (uint8 images pass as they are)."""
     if isinstance(pixels, torch.Tensor):
         pixels = pixels.detach().cpu().numpy()
+    if pixels.dtype == np.uint8:
+        return pixels
     return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -136,7 +139,7 @@ class _Explorer(widgets.VBox):
     def __init__(self, model: VAE, images: torch.Tensor, labels: torch.Tensor):
         _check_images(images, labels, model)
         self.model = model
-        self.images = images
+        self.images = to_float(images)
         self.labels = labels.cpu()
         self.message = _labelled(widgets.HTML(""), "vaekit-message")
         self.errors = _labelled(widgets.Output(), "vaekit-errors")
