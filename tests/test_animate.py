@@ -46,7 +46,7 @@ def test_animate_training_has_one_frame_an_epoch(vaekit, run, tmp_path):
     # The top-left prior decoding in the last frame is the snapshot's own pixels.
     timeline = snapshots.read(run)
     tile = frames[-1].crop((2 * 2, 2 * (14 + 2), 2 * (2 + 28), 2 * (14 + 2 + 28))).resize((28, 28), Image.NEAREST)
-    assert torch.equal(torch.from_numpy(np.asarray(tile)).flatten(), timeline.samples[-1][0])
+    assert torch.equal(torch.from_numpy(np.array(tile)).flatten(), timeline.samples[-1][0])
 
 
 def test_animate_interpolation_and_traversal(vaekit, run, tmp_path):
