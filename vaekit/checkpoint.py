@@ -53,6 +53,13 @@ OPTIONAL_SUMS_KEYS = {"objective"}  # beta * KL + reconstruction; absent in roun
 # ``model.parameters()``) and the reparameterisation noise generator's state.
 OPTIMIZER_TENSOR = re.compile(r"optimizer\.(\d+)\.(step|exp_avg|exp_avg_sq)")
 NOISE_STATE = "rng.noise"
+# Training snapshots (vaekit.snapshots): per-epoch series, and the fixed inputs they were taken on.
+# E epochs, N prior codes, M fixed test images, L latent dimensions, P pixels.
+SNAPSHOT_PREFIX = "snapshots."
+SNAPSHOT_LOSS_COLUMNS = ("train_total", "train_reconstruction", "train_kl", "test_total", "test_reconstruction", "test_kl")
+SNAPSHOT_SERIES = ("epoch", "kl", "samples", "reconstructions", "losses")  # one row per epoch
+MAX_SNAPSHOT_EPOCHS = 100_000
+MAX_SNAPSHOT_IMAGES = 256
 
 
 @dataclass
@@ -63,7 +70,8 @@ class Checkpoint:
     history: dict = field(default_factory=lambda: {"epochs": [], "batch_losses": []})
     train_config: dict = field(default_factory=dict)
     # Only in training checkpoints: where training stands, and the tensors
-    # (optimizer moments, generator states) needed to continue exactly.
+    # (optimizer moments, generator states) needed to continue exactly. Any
+    # checkpoint may also hold training snapshots (``snapshots.*``, see vaekit.snapshots).
     progress: dict = field(default_factory=dict)
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     path: Path | None = None  # where it was read from, for error messages
@@ -548,11 +556,62 @@ def _validate_progress(progress: dict, path: Path) -> dict:
     return progress
 
 
+def _pixels(model: VAE) -> int:
+    config = model.config
+    return getattr(config, "input_size", None) or math.prod(config.image_shape)
+
+
+def _validate_snapshots(state: dict[str, torch.Tensor], model: VAE) -> list[str]:
+    """Problems with the ``snapshots.*`` tensors: all or none, shapes that fit the model and each other."""
+    found = {name[len(SNAPSHOT_PREFIX):]: t for name, t in state.items() if name.startswith(SNAPSHOT_PREFIX)}
+    if not found:
+        return []
+    expected = {*SNAPSHOT_SERIES, "prior_codes", "originals"}
+    problems = [f"unexpected tensor {SNAPSHOT_PREFIX + name!r}" for name in sorted(set(found) - expected)]
+    problems += [f"missing tensor {SNAPSHOT_PREFIX + name!r}" for name in sorted(expected - set(found))]
+    if problems:
+        return problems
+    epochs, codes, originals = len(found["epoch"]), len(found["prior_codes"]), len(found["originals"])
+    latent, pixels = model.config.latent_size, _pixels(model)
+    if not (1 <= epochs <= MAX_SNAPSHOT_EPOCHS and 1 <= codes <= MAX_SNAPSHOT_IMAGES
+            and 1 <= originals <= MAX_SNAPSHOT_IMAGES):
+        return [(f"snapshots of {epochs} epochs, {codes} prior codes and {originals} images: "
+                 f"each must be from 1 to {MAX_SNAPSHOT_EPOCHS} / {MAX_SNAPSHOT_IMAGES} / {MAX_SNAPSHOT_IMAGES}")]
+    shapes = {
+        "epoch": (torch.int64, (epochs,)),
+        "kl": (torch.float32, (epochs, latent)),
+        "samples": (torch.uint8, (epochs, codes, pixels)),
+        "reconstructions": (torch.uint8, (epochs, originals, pixels)),
+        "losses": (torch.float32, (epochs, len(SNAPSHOT_LOSS_COLUMNS))),
+        "prior_codes": (torch.float32, (codes, latent)),
+        "originals": (torch.uint8, (originals, pixels)),
+    }
+    for name, (dtype, shape) in shapes.items():
+        tensor = found[name]
+        if tensor.dtype != dtype or tuple(tensor.shape) != shape:
+            problems.append(
+                f"tensor {SNAPSHOT_PREFIX + name!r} is {tensor.dtype} {tuple(tensor.shape)}, expected {dtype} {shape}"
+            )
+    if problems:
+        return problems
+    steps = found["epoch"][1:] - found["epoch"][:-1]
+    if found["epoch"][0] < 0 or (steps <= 0).any():
+        problems.append(f"tensor {SNAPSHOT_PREFIX + 'epoch'!r} must hold increasing epoch numbers >= 0")
+    for name in ("kl", "prior_codes"):
+        if not torch.isfinite(found[name]).all():
+            problems.append(f"tensor {SNAPSHOT_PREFIX + name!r} holds non-finite values")
+    if torch.isinf(found["losses"]).any():  # NaN marks a loss that was not measured
+        problems.append(f"tensor {SNAPSHOT_PREFIX + 'losses'!r} holds infinite values")
+    return problems
+
+
 def _validate_training_state(state: dict[str, torch.Tensor], model: VAE, path: Path) -> None:
-    """Adam's moments must match the parameters one to one; the noise state must be bytes."""
+    """Adam's moments must match the parameters one to one; the noise state must be bytes; snapshots must fit."""
     parameters = list(model.parameters())
-    problems, moments = [], {}
+    problems, moments = _validate_snapshots(state, model), {}
     for name, tensor in sorted(state.items()):
+        if name.startswith(SNAPSHOT_PREFIX):
+            continue
         if name == NOISE_STATE:
             if tensor.dtype != torch.uint8 or tensor.dim() != 1:
                 got = f"{tensor.dtype} {tuple(tensor.shape)}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -67,6 +66,13 @@ def _positive_float(text: str) -> float:
 
 def _temperature(text: str) -> float:
     return _number(text, float, lambda v: 0 < v <= 10, "a number above 0 and at most 10")
+
+
+def _float_between(low: float, high: float):
+    def parse(text: str) -> float:
+        return _number(text, float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g}")
+
+    return parse
 
 
 def _number(text, kind, ok, description):
@@ -239,6 +245,15 @@ def cmd_train(args) -> None:
             data = load_dataset(args.dataset, args.data, train_limit=args.train_limit, test_limit=args.test_limit)
         model = _model_for_the_run(args, data, resumed)
         callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
+        if is_main and args.snapshots:
+            from .snapshots import Snapshots
+
+            callbacks.append(Snapshots())  # kept in both checkpoints: `animate training`, the timeline widget
+        if is_main and args.tensorboard:
+            from .tensorboard_log import TensorBoardLog
+
+            log_dir = _writable_folder(Path(args.tensorboard), "--tensorboard")
+            callbacks.append(TensorBoardLog(log_dir, labels=data.test_labels))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PrecisionWarning)  # said below, in one line of our own
             trainer = Trainer(
@@ -286,7 +301,9 @@ def _fit_and_save(trainer, data_name: str, out: Path, figures: Path, is_main: bo
                 )
             # Still under the handler: a Ctrl-C while the model and figure are written lets them finish.
             if is_main:
-                model_path = ckpt.save(out / MODEL_FILE, trainer.model, history, asdict(config))
+                model_path = ckpt.save(
+                    out / MODEL_FILE, trainer.model, history, asdict(config), state=trainer.callback_tensors()
+                )
                 print(f"model saved to {model_path}")
                 if history["epochs"]:
                     print(f"loss curves: {save_fig(plot_history(history), 'loss_curves', figures)}")
@@ -429,6 +446,113 @@ def cmd_evaluate(args) -> None:
         f"test negative ELBO: {result['total']:.2f} nats/image "
         f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} {data.info.name} images"
     )
+    if args.samples:
+        _print_sample_quality(model, test, data.test_labels, args.samples, args.seed)
+
+
+def _print_sample_quality(model, test, labels, n: int, seed: int) -> None:
+    from . import classifier as clf
+    from .quality import sample_quality
+
+    info = getattr(model, "data_info", None)
+    dataset = info.name if info is not None else "mnist"
+    judge = clf.pretrained(dataset)
+    quality = sample_quality(model, judge, test, n, labels, seed=seed)
+    names = judge.config.class_names
+    print(f"classes of {n:,} prior samples, by the {dataset} classifier:")
+    print("  " + "  ".join(f"{name} {100 * p:.1f}%" for name, p in zip(names, quality["histogram"].tolist())))
+    print(f"  entropy {quality['entropy']:.3f} nats (all classes equally often: {quality['max_entropy']:.3f})")
+    print(f"Fréchet distance of classifier features to the first {quality['n_reference']:,} test images:")
+    rest = len(test) - quality["n_reference"]
+    rows = {f"{n:,} prior samples": "samples", f"reconstructions of the other {rest:,}": "reconstructions",
+            f"the other {rest:,} test images (the floor)": "test, second half"}
+    width = max(len(r) for r in rows)
+    for row, key in rows.items():
+        print(f"  {row:<{width}}  {quality['frechet'][key]:8.3f}")
+
+
+def _check_index(index: int, images) -> None:
+    if not 0 <= index < len(images):
+        raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(images) - 1}")
+
+
+def cmd_animate(args) -> None:
+    from . import animate, snapshots
+    from .checkpoint import load
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".gif":
+        raise VaekitError(f"--out {out}: name a .gif file")
+    _writable_folder(out.parent if str(out.parent) else Path("."), "--out")
+    if args.kind == "training":
+        timeline = snapshots.read(_checkpoint(args))
+        frames = animate.training_frames(timeline, args.scale or 2)
+    else:
+        model = load(_checkpoint(args))
+        data = _test_data(model, args)
+        images = data.test_images
+        if args.kind == "interpolation":
+            for index in (args.start, args.end):
+                _check_index(index, images)
+            frames = animate.interpolation_frames(
+                model, images[args.start], images[args.end], args.steps, args.method, args.scale or 4,
+                labels=data.test_labels[[args.start, args.end]],
+            )
+        else:
+            frames = animate.traversal_frames(model, images[:1000], args.steps, args.span, scale=args.scale or 3,
+                                              labels=data.test_labels[:1000])
+    fps = args.fps or (4.0 if args.kind == "training" else 12.0)
+    path = animate.save_gif(frames, out, fps)
+    print(f"{args.kind} animation: {path} ({len(frames)} frames of {frames[0].width}x{frames[0].height} at {fps:g} fps)")
+
+
+def cmd_traverse(args) -> None:
+    import torch
+
+    from .animate import active_dimensions, traversal_codes
+    from .checkpoint import load
+    from .plotting import plot_traversal, save_fig
+
+    checkpoint = _checkpoint(args)
+    folder = _figure_target(args, checkpoint)
+    model = load(checkpoint)
+    data = _test_data(model, args)
+    dimensions, kl = active_dimensions(model, data.test_images[:1000], data.test_labels[:1000])
+    if not dimensions:
+        raise VaekitError("no dimension carries information (every KL is below 0.05 nats): nothing to traverse")
+    values = torch.linspace(-args.span, args.span, args.steps)
+    codes = traversal_codes(model, dimensions, values).reshape(-1, model.config.latent_size)
+    condition = torch.zeros(len(codes), dtype=torch.long) if model.config.conditional else None  # the first class
+    with torch.no_grad():
+        decoded = torch.sigmoid(model.decode(codes, condition)).reshape(len(dimensions), len(values), -1)
+    fig = plot_traversal(decoded, dimensions, kl, values)
+    print(f"traversal of {len(dimensions)} active dimensions: {save_fig(fig, args.name, folder)}")
+
+
+def cmd_classifier(args) -> None:
+    import torch
+
+    from . import classifier as clf
+    from .data import load_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else clf.FOLDER / f"{args.dataset}.safetensors"
+    _writable_folder(out.parent, "--out")
+    data = load_dataset(args.dataset, args.data)
+    config = clf.ClassifierConfig(dataset=args.dataset, class_names=tuple(data.info.class_names),
+                                  image_shape=tuple(data.info.image_shape))
+
+    def report(epoch, seconds):
+        print(f"epoch {epoch}: {seconds:.1f} s", flush=True)
+
+    recipe = clf.TRAINING[args.dataset]
+    epochs = args.epochs or recipe["epochs"]
+    classifier = clf.train(config, data.train_images, data.train_labels, epochs, seed=args.seed, shift=recipe["shift"],
+                           on_epoch_end=report)
+    accuracy = clf.accuracy(classifier, data.test_images, data.test_labels)
+    print(f"test accuracy {100 * accuracy:.2f} % on {len(data.test_images):,} {args.dataset} test images")
+    print(f"classifier saved to {clf.save(out, classifier, accuracy)}")
 
 
 def cmd_explore(args) -> None:
@@ -525,6 +649,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_RUN), help="run folder for the checkpoints (default: %(default)s)")
     p.add_argument("--figures", default=None, help="folder for the loss curves (default: the run folder, --out)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument(
+        "--no-snapshots", dest="snapshots", action="store_false",
+        help="do not keep per-epoch snapshots (samples, reconstructions, KL per dimension; ~19 KB an epoch) "
+        "in the checkpoints",
+    )
+    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR (tensorboard --logdir DIR)")
 
     grid = f" (a figure holds at most {MAX_FIGURE_IMAGES} digits)"
     p = command("sample", cmd_sample, "decode codes drawn from the prior into a grid of new digits")
@@ -558,6 +688,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)
     p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=0, help="noise seed (default: %(default)s)")
+    p.add_argument(
+        "--samples", type=_int_between(2, 100_000), metavar="N",
+        help="also judge N prior samples with the dataset's classifier: class histogram, entropy, Fréchet distance "
+        "(compare runs at the same N; 5000 matches the floor's size)",
+    )
+
+    p = command("animate", cmd_animate,
+                "write a GIF: training replayed from its snapshots, an interpolation, or a latent traversal")
+    p.add_argument("kind", choices=["training", "interpolation", "traversal"], help="what to animate")
+    needs_model(p)
+    p.add_argument("--out", required=True, help="the GIF to write, e.g. figures/training.gif")
+    p.add_argument("--fps", type=_float_between(0.1, 50), help="frames a second (default: 4 training, 12 the others)")
+    p.add_argument("--scale", type=_int_between(1, 16),
+                   help="pixels per image pixel (default: 2 training, 4 interpolation, 3 traversal)")
+    p.add_argument("--steps", type=_int_between(2, 200), default=30,
+                   help="interpolation or traversal steps (default: %(default)s)")
+    p.add_argument("--start", type=_natural_int, default=0, help="interpolation: first test image (default: %(default)s)")
+    p.add_argument("--end", type=_natural_int, default=1, help="interpolation: last test image (default: %(default)s)")
+    p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
+    p.add_argument("--span", type=_float_between(0.1, 10), default=3.0,
+                   help="traversal: from -SPAN to +SPAN (default: %(default)s)")
+
+    p = command("traverse", cmd_traverse, "figure: each active code dimension swept from -3 to +3, most active first")
+    needs_model(p, "traversal")
+    p.add_argument("--steps", type=_int_between(2, 31), default=7, help="values per dimension (default: %(default)s)")
+    p.add_argument("--span", type=_float_between(0.1, 10), default=3.0, help="from -SPAN to +SPAN (default: %(default)s)")
+
+    p = command("classifier", cmd_classifier, "train the small CNN that judges samples (evaluate --samples)")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="default: %(default)s")
+    p.add_argument("--epochs", type=_int_between(1, 100), help="default: 6, the shipped classifiers' schedule")
+    p.add_argument("--seed", type=_natural_int, default=0, help="default: %(default)s")
+    p.add_argument("--threads", type=_positive_int, help="PyTorch's CPU threads")
+    p.add_argument("--out", help="file to write (default: the package's pretrained/classifiers/DATASET.safetensors)")
 
     p = command("explore", cmd_explore, "serve the latent explorer as a web app on 127.0.0.1 (Voila)")
     p.add_argument("--checkpoint", default=None, metavar="MODEL",

@@ -154,3 +154,28 @@ def plot_histories(histories: dict[str, dict]) -> Figure:
         epochs_ax.plot(x, [r[f"{split}_total"] for r in epochs], "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
     _finish_loss_axes(fig, steps_ax, epochs_ax, every_loss)
     return fig
+
+
+def plot_traversal(decoded: torch.Tensor, dimensions: list[int], kl: torch.Tensor, values: torch.Tensor) -> Figure:
+    """Latent traversal: one row per dimension (most active first), one column per value it is set to.
+
+    ``decoded``: (rows, columns, pixels) intensities; ``kl``: every dimension's average KL (nats).
+    Built by ``animate.traversal_codes`` + the model's decoder (``python -m vaekit traverse``).
+    """
+    rows, columns = decoded.shape[:2]
+    fig = Figure(figsize=(0.6 * columns + 1.4, 0.6 * rows + 0.7))
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
+    for ax, images, d in zip(axes, decoded, dimensions):
+        ax.imshow(image_grid(images, nrow=columns), cmap="binary_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"z{d} ({kl[d]:.1f})", rotation=0, ha="right", va="center", fontsize=8)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    step = SIDE + 2  # image_grid's padding
+    axes[-1].set_xticks([2 + step * i + SIDE / 2 for i in range(columns)], [f"{v:+.1f}" for v in values.tolist()], fontsize=8)
+    low, high = float(values[0]), float(values[-1])
+    axes[0].set_title(f"each active dimension from {low:+.0f} to {high:+.0f} (KL in nats), the others at 0", fontsize=9)
+    fig.subplots_adjust(left=1.3 / (0.6 * columns + 1.4), right=0.98, top=1 - 0.35 / fig.get_figheight(),
+                        bottom=0.3 / fig.get_figheight(), hspace=0.05)
+    return fig

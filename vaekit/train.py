@@ -98,6 +98,16 @@ class Callback:
 
     def on_train_end(self, trainer: Trainer) -> None: ...
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Tensors this callback keeps in the training checkpoint, so that a resumed run continues them.
+
+        Names carry the callback's own prefix, and ``checkpoint.py`` must know how to validate them.
+        """
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Called by ``Trainer.restore`` with every non-weight tensor of the checkpoint resumed from."""
+
 
 @torch.no_grad()
 def evaluate(
@@ -327,10 +337,11 @@ class Trainer:
         self.epoch += 1
         self.step = 0
         self._sums = self._zero_sums()
-        if self.checkpoint_path is not None:
-            self.save_checkpoint()
         for cb in self.callbacks:
             cb.on_epoch_end(self, record)
+        # After the callbacks, so that what they keep of this epoch (snapshots) is in the checkpoint.
+        if self.checkpoint_path is not None:
+            self.save_checkpoint()
 
     # -- checkpoints --------------------------------------------------------
 
@@ -351,9 +362,17 @@ class Trainer:
         for index, moments in optimizer_state["state"].items():
             for key, tensor in moments.items():
                 state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
+        state.update(self.callback_tensors())
         progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images),
                     "test_images": 0 if self.test_images is None else len(self.test_images)}
         return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state, self.model.data_info)
+
+    def callback_tensors(self) -> dict[str, torch.Tensor]:
+        """What the callbacks keep in checkpoints (training snapshots); the CLI adds them to the model file too."""
+        tensors = {}
+        for cb in self.callbacks:
+            tensors.update(cb.state_tensors())
+        return tensors
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
         """Continue from a training checkpoint written by ``save_checkpoint``."""
@@ -414,6 +433,8 @@ class Trainer:
                 optimizer_state["state"][index] = moments
         self.optimizer.load_state_dict(optimizer_state)
         self.noise.set_state(checkpoint.state["rng.noise"])
+        for cb in self.callbacks:
+            cb.load_state_tensors(checkpoint.state)
         self.history = checkpoint.history
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
         self._sums = {**self._zero_sums(), "objective": progress["sums"]["total"], **progress["sums"]}
