@@ -60,6 +60,7 @@ SNAPSHOT_LOSS_COLUMNS = ("train_total", "train_reconstruction", "train_kl", "tes
 SNAPSHOT_SERIES = ("epoch", "kl", "samples", "reconstructions", "losses")  # one row per epoch
 MAX_SNAPSHOT_EPOCHS = 100_000
 MAX_SNAPSHOT_IMAGES = 256
+MAX_SNAPSHOT_ELEMENTS = 1 << 28  # 256 MB of uint8 images: about 13,000 epochs of the default snapshots
 
 
 @dataclass
@@ -505,6 +506,11 @@ def _check_shapes(entries: dict[str, TensorEntry], planned: VAE, path: Path) -> 
     problems = []
     for name, entry in sorted(entries.items()):
         if name.startswith(MODEL_PREFIX):
+            continue
+        if name.startswith(SNAPSHOT_PREFIX):  # their shapes are judged against each other once read
+            if math.prod(entry.shape) > MAX_SNAPSHOT_ELEMENTS:
+                problems.append(f"tensor {name[:80]!r} has {math.prod(entry.shape):,} elements; snapshots hold at most "
+                                f"{MAX_SNAPSHOT_ELEMENTS:,}")
             continue
         if name == NOISE_STATE:
             if entry.dtype != torch.uint8 or len(entry.shape) != 1 or entry.shape[0] > 1 << 16:
