@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from . import checks
 from .data import to_float
 from .errors import VaekitError
 from .runs import MAX_IMAGES, MAX_ROW
@@ -46,6 +47,7 @@ def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.nda
 
 def plot_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, scale: float = 0.6) -> Figure:
     """A grid of digits, ``nrow`` per row, white gaps between them."""
+    images = checks.images(images, what="the images to plot")
     if not 1 <= nrow <= MAX_ROW or not 1 <= len(images) <= MAX_IMAGES:
         raise VaekitError(
             f"a figure holds 1 to {MAX_IMAGES} digits, at most {MAX_ROW} a row; got {len(images)} digits, {nrow} a row"
