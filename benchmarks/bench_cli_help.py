@@ -33,19 +33,26 @@ def main() -> None:
     for _ in range(args.repeats):  # commands alternate inside each round
         for command in COMMANDS:
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "vaekit", *command, "--help"], env=env, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "vaekit", *command, "--help"], env=env, check=True, stdout=subprocess.DEVNULL
+            )
             times[" ".join(command) or "(none)"].append(time.perf_counter() - start)
     start = time.perf_counter()
     for _ in range(args.repeats):
         subprocess.run([sys.executable, "-c", "import torch"], env=env, check=True)
     torch_import = (time.perf_counter() - start) / args.repeats
-    results = {**info, "seconds": {k: benchlib.spread(v) for k, v in times.items()},
-               "import_torch_seconds_mean": torch_import, "load_average_at_end": benchlib.load_average()}
+    results = {
+        **info,
+        "seconds": {k: benchlib.spread(v) for k, v in times.items()},
+        "import_torch_seconds_mean": torch_import,
+        "load_average_at_end": benchlib.load_average(),
+    }
     out = benchlib.RESULTS / "cli_help.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     for name, spread in results["seconds"].items():
-        print(f"vaekit {name} --help: median {spread['median']:.3f} s (min {spread['min']:.3f}, max {spread['max']:.3f})")
+        print(
+            f"vaekit {name} --help: median {spread['median']:.3f} s (min {spread['min']:.3f}, max {spread['max']:.3f})"
+        )
     print(f"for comparison, `import torch` alone: {torch_import:.2f} s; load average {results['load_average_at_end']}")
 
 

@@ -32,7 +32,9 @@ def test_a_missing_checkpoint_is_one_clear_line(capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1
-    assert err.startswith("vaekit: error: checkpoint nowhere.safetensors does not exist; give a model file, a run folder")
+    assert err.startswith(
+        "vaekit: error: checkpoint nowhere.safetensors does not exist; give a model file, a run folder"
+    )
 
 
 def test_voila_listens_on_loopback_only_and_its_command_line_holds_no_token():

@@ -35,7 +35,10 @@ def test_numpy_uint8_and_float64_images_give_the_same_reconstructions(model, dig
     [
         (lambda f: f * 255, "must be intensities in \\[0, 1\\], got values from 0 to 255; they look like 0-255 values"),
         (lambda f: torch.where(torch.arange(784) == 3, float("nan"), f), "hold 5 NaN or infinite pixel values"),
-        (lambda f: f.numpy().astype(np.int16), "must hold uint8 pixels \\(0-255\\) or floats in \\[0, 1\\], got torch.int16"),
+        (
+            lambda f: f.numpy().astype(np.int16),
+            "must hold uint8 pixels \\(0-255\\) or floats in \\[0, 1\\], got torch.int16",
+        ),
         (lambda f: f[:, :100], "must have 784 pixels each, got shape \\(5, 100\\)"),
         (lambda f: "digits", "must be a tensor or a NumPy array, got str"),
     ],

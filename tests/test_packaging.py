@@ -1,8 +1,9 @@
 """environment.yml (conda) and pyproject.toml (pip) must name the same packages."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
@@ -39,3 +40,9 @@ def test_the_license_file_matches_pyproject():
 def test_make_demo_s_duration_is_the_same_in_the_makefile_and_the_readme():
     figure = "about a minute and a half on 2 CPU cores, set-up aside"
     assert figure in (ROOT / "Makefile").read_text() and figure in " ".join((ROOT / "README.md").read_text().split())
+
+
+def test_every_lazy_export_is_listed():
+    import vaekit
+
+    assert vaekit.__all__ == sorted(vaekit._EXPORTS) and all(getattr(vaekit, name) for name in vaekit.__all__)

@@ -35,7 +35,9 @@ def images(value, input_size: int | None = None, what: str = "images") -> torch.
     if x.dtype == torch.bool or not (x.dtype == torch.uint8 or x.is_floating_point()):
         raise VaekitError(f"{what} must hold uint8 pixels (0-255) or floats in [0, 1], got {x.dtype}")
     if x.ndim < 2:
-        raise VaekitError(f"{what} must be a batch, (N, pixels) or (N, channels, height, width); got shape {tuple(x.shape)}")
+        raise VaekitError(
+            f"{what} must be a batch, (N, pixels) or (N, channels, height, width); got shape {tuple(x.shape)}"
+        )
     x = x.reshape(len(x), -1)
     if input_size is not None and x.shape[1] != input_size:
         raise VaekitError(f"{what} must have {input_size} pixels each, got shape {tuple(x.shape)}")
@@ -68,8 +70,10 @@ def codes(value, latent_size: int, what: str = "a code") -> torch.Tensor:
         raise VaekitError(f"{what} must be numbers, got {z.dtype}")
     z = z.to(torch.float32)
     if z.shape[-1:] != (latent_size,) or z.ndim > 2:
-        raise VaekitError(f"{what} has {latent_size} values (shape ({latent_size},) or (N, {latent_size})), "
-                          f"got shape {tuple(z.shape)}")
+        raise VaekitError(
+            f"{what} has {latent_size} values (shape ({latent_size},) or (N, {latent_size})), "
+            f"got shape {tuple(z.shape)}"
+        )
     if not torch.isfinite(z).all():
         raise VaekitError(f"{what} holds NaN or infinite values; every value must be a finite number")
     return z

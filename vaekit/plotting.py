@@ -99,9 +99,11 @@ def plot_history(history: dict, fig: Figure | None = None) -> Figure:
     x = [r["epoch"] + 1 for r in epochs]
     for i, term in enumerate(("total", "reconstruction", "kl")):
         label = "KL" if term == "kl" else term
-        epochs_ax.plot(x, [r[f"train_{term}"] for r in epochs], "o-", color=f"C{i}", label=f"train {label}", markersize=3)
+        train = [r[f"train_{term}"] for r in epochs]
+        epochs_ax.plot(x, train, "o-", color=f"C{i}", label=f"train {label}", markersize=3)
         if epochs and f"test_{term}" in epochs[0]:
-            epochs_ax.plot(x, [r[f"test_{term}"] for r in epochs], "s--", color=f"C{i}", label=f"test {label}", markersize=3)
+            test = [r[f"test_{term}"] for r in epochs]
+            epochs_ax.plot(x, test, "s--", color=f"C{i}", label=f"test {label}", markersize=3)
     _finish_loss_axes(fig, steps_ax, epochs_ax, losses)
     return fig
 
@@ -153,6 +155,7 @@ def plot_histories(histories: dict[str, dict]) -> Figure:
         epochs = history.get("epochs", [])
         split = "test" if epochs and "test_total" in epochs[0] else "train"
         x = [r["epoch"] + 1 for r in epochs]
-        epochs_ax.plot(x, [r[f"{split}_total"] for r in epochs], "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
+        totals = [r[f"{split}_total"] for r in epochs]
+        epochs_ax.plot(x, totals, "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
     _finish_loss_axes(fig, steps_ax, epochs_ax, every_loss)
     return fig
