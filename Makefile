@@ -11,7 +11,7 @@ RUN    ?= runs/demo
 # One data folder for the CLI, the tests and the notebooks (which run in notebooks/).
 export VAEKIT_DATA ?= $(CURDIR)/data
 
-.PHONY: install data demo test test-quick lab explore bench bench-tf1 clean
+.PHONY: install data demo test test-quick lint lab explore bench bench-tf1 clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ demo: data
 # --nbval-lax checks that every cell runs (their own asserts check the widgets), not saved outputs.
 test: data
 	VAEKIT_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+# ruff, configured in pyproject.toml (line length 120, pyflakes, import order).
+lint: install
+	$(PY) -m ruff check .
 
 # Benchmarks (not part of `make test`): results go to benchmarks/results/.
 # `make bench` is the short run; `make bench BENCH=--full` adds the 10-epoch

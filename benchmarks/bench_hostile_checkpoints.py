@@ -41,18 +41,24 @@ def hand_made(folder: Path):
         "config with 1,000 layers of 2^20": dict(config={**TINY, "hidden_sizes": [2**20] * 1000}),
         "config integer of 4,000 digits": dict(extra_metadata={"config": '{"latent_size": ' + "9" * 4000 + "}"}),
         "16 MB config nested 8 M deep": dict(extra_metadata={"config": "[" * (room // 2) + "]" * (room // 2)}),
-        "16 MB history of numbers": dict(
-            history={"epochs": [], "batch_losses": [123456.789] * (room // 12)}),
-        "16 MB history of epoch records": dict(history={"epochs": [
-            {"epoch": i, "train_total": 1.5, "train_reconstruction": 1.0, "train_kl": 0.5} for i in range(room // 130)
-        ]}),
+        "16 MB history of numbers": dict(history={"epochs": [], "batch_losses": [123456.789] * (room // 12)}),
+        "16 MB history of epoch records": dict(
+            history={
+                "epochs": [
+                    {"epoch": i, "train_total": 1.5, "train_reconstruction": 1.0, "train_kl": 0.5}
+                    for i in range(room // 130)
+                ]
+            }
+        ),
     }
     for i, (name, kwargs) in enumerate(cases.items()):
         path = folder / f"hand{i}.safetensors"
         tiny_file(path, **kwargs)
         yield name, path
     path = folder / "tensors.safetensors"
-    tensors = {f"model.t{i}": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 2**82]} for i in range(1024)}
+    tensors = {
+        f"model.t{i}": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 2**82]} for i in range(1024)
+    }
     raw_checkpoint(path, {"format": "vaekit", "format_version": "1", "config": json.dumps(TINY)}, tensors)
     yield "1,024 tensors of 2^80 elements declared", path
     path = folder / "header_length.safetensors"
@@ -84,8 +90,15 @@ def main() -> None:
 
     for name, path in hand_made(folder):
         seconds, outcome = load_one(path)
-        results.append({"case": name, "bytes": path.stat().st_size, "seconds": seconds, "outcome": outcome,
-                        "peak_rss_mb_after": benchlib.peak_rss_mb()})
+        results.append(
+            {
+                "case": name,
+                "bytes": path.stat().st_size,
+                "seconds": seconds,
+                "outcome": outcome,
+                "peak_rss_mb_after": benchlib.peak_rss_mb(),
+            }
+        )
         path.unlink()
 
     @settings(max_examples=args.examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -94,8 +107,15 @@ def main() -> None:
         path = folder / "fuzz.safetensors"
         raw_checkpoint(path, *case)
         seconds, outcome = load_one(path)
-        results.append({"case": "hypothesis", "bytes": path.stat().st_size, "seconds": seconds, "outcome": outcome,
-                        "peak_rss_mb_after": benchlib.peak_rss_mb()})
+        results.append(
+            {
+                "case": "hypothesis",
+                "bytes": path.stat().st_size,
+                "seconds": seconds,
+                "outcome": outcome,
+                "peak_rss_mb_after": benchlib.peak_rss_mb(),
+            }
+        )
 
     fuzz()
     worst = max(results, key=lambda r: r["seconds"])
@@ -115,11 +135,15 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     for r in summary["hand_made"]:
-        print(f"{r['seconds']:7.3f} s  {r['bytes']:>11,} B  peak {r['peak_rss_mb_after']:6.1f} MB  {r['case']}: "
-              f"{r['outcome'][:80]}")
-    print(f"{summary['files']} files ({summary['models_loaded']} loaded as models); slowest {worst['seconds']:.3f} s "
-          f"({worst['case']}); peak RSS {summary['peak_rss_mb_at_end']} MB vs {baseline} MB after import and one load; "
-          f"load average {summary['load_average_at_end']} -> {args.out}")
+        print(
+            f"{r['seconds']:7.3f} s  {r['bytes']:>11,} B  peak {r['peak_rss_mb_after']:6.1f} MB  {r['case']}: "
+            f"{r['outcome'][:80]}"
+        )
+    print(
+        f"{summary['files']} files ({summary['models_loaded']} loaded as models); slowest {worst['seconds']:.3f} s "
+        f"({worst['case']}); peak RSS {summary['peak_rss_mb_at_end']} MB vs {baseline} MB after import and one load; "
+        f"load average {summary['load_average_at_end']} -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

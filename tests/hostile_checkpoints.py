@@ -36,13 +36,19 @@ def tiny_file(path, config=None, history=None, extra_metadata=None) -> None:
     tensors, data = {}, b""
     for name, t in model.state_dict().items():
         raw = t.contiguous().numpy().tobytes()
-        tensors["model." + name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [len(data), len(data) + len(raw)]}
+        tensors["model." + name] = {
+            "dtype": "F32",
+            "shape": list(t.shape),
+            "data_offsets": [len(data), len(data) + len(raw)],
+        }
         data += raw
     metadata = {
-        "format": "vaekit", "format_version": "1",
+        "format": "vaekit",
+        "format_version": "1",
         "config": json.dumps(config if config is not None else model.config.to_dict()),
         "history": json.dumps(history if history is not None else {"epochs": [], "batch_losses": []}),
-        "train_config": "{}", "progress": "{}",
+        "train_config": "{}",
+        "progress": "{}",
         **(extra_metadata or {}),
     }
     raw_checkpoint(path, metadata, tensors, data)
@@ -53,11 +59,14 @@ def tiny_file(path, config=None, history=None, extra_metadata=None) -> None:
 big_ints = st.one_of(
     st.integers(-3, 40), st.integers(-(10**30), 10**30), st.sampled_from([0, 1, 2**31, 2**63, 10**100, 10**4000])
 )
-json_scalars = st.one_of(st.none(), st.booleans(), big_ints, st.floats(allow_nan=False, allow_infinity=False),
-                         st.text(max_size=20))
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                                  st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                           max_leaves=20)
+json_scalars = st.one_of(
+    st.none(), st.booleans(), big_ints, st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
 sizes = st.one_of(st.integers(1, 6), big_ints)
 configs = st.fixed_dictionaries(
     {},
@@ -74,14 +83,20 @@ configs = st.fixed_dictionaries(
 )
 epoch_records = st.dictionaries(
     st.sampled_from(["epoch", "train_total", "train_reconstruction", "train_kl", "test_total", "seconds", "x"]),
-    st.one_of(st.floats(), big_ints, json_values), max_size=7,
+    st.one_of(st.floats(), big_ints, json_values),
+    max_size=7,
 )
 good_records = st.lists(st.floats(-1e6, 1e6), min_size=4, max_size=4).map(
-    lambda v: {"epoch": 0, "train_total": v[0], "train_reconstruction": v[1], "train_kl": v[2], "seconds": v[3]})
+    lambda v: {"epoch": 0, "train_total": v[0], "train_reconstruction": v[1], "train_kl": v[2], "seconds": v[3]}
+)
 histories = st.one_of(
     st.just({"epochs": [], "batch_losses": []}),
-    st.fixed_dictionaries({"epochs": st.lists(good_records, max_size=3), "batch_losses": st.lists(st.floats(), max_size=5)}),
-    st.fixed_dictionaries({"epochs": st.lists(epoch_records, max_size=3), "batch_losses": st.lists(st.floats(), max_size=5)}),
+    st.fixed_dictionaries(
+        {"epochs": st.lists(good_records, max_size=3), "batch_losses": st.lists(st.floats(), max_size=5)}
+    ),
+    st.fixed_dictionaries(
+        {"epochs": st.lists(epoch_records, max_size=3), "batch_losses": st.lists(st.floats(), max_size=5)}
+    ),
     json_values,
 )
 # Which text stands for a JSON entry: well-formed, deeply nested, huge numbers written out, NaN, garbage.
@@ -96,8 +111,15 @@ nasty_json_text = st.one_of(
 def tensor_tables(draw, config: dict):
     """A tensor table: the one the configuration implies (when buildable and small), or an arbitrary one."""
     tensors, offset = {}, 0
-    names = ["model.encoder.0.weight", "model.encoder.0.bias", "model.mean_head.weight", "model.decoder.0.weight",
-             "optimizer.0.exp_avg", "rng.noise", "model.x"]
+    names = [
+        "model.encoder.0.weight",
+        "model.encoder.0.bias",
+        "model.mean_head.weight",
+        "model.decoder.0.weight",
+        "optimizer.0.exp_avg",
+        "rng.noise",
+        "model.x",
+    ]
     for _ in range(draw(st.integers(0, 6))):
         dtype = draw(st.sampled_from(DTYPES))
         shape = draw(st.lists(st.one_of(st.integers(0, 8), big_ints), max_size=3))
@@ -105,7 +127,9 @@ def tensor_tables(draw, config: dict):
         honest = draw(st.booleans()) and 0 <= nbytes <= MAX_DATA // 8
         end = offset + nbytes if honest else draw(big_ints)
         tensors[draw(st.sampled_from(names) | st.text(max_size=10))] = {
-            "dtype": dtype, "shape": shape, "data_offsets": draw(st.sampled_from([[offset, end], [end, offset], [offset]]))
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": draw(st.sampled_from([[offset, end], [end, offset], [offset]])),
         }
         offset = end if honest else offset
     return tensors, min(max(offset, 0), MAX_DATA) if isinstance(offset, int) else 0
@@ -142,7 +166,9 @@ def hostile_files(draw):
     if draw(st.booleans()) and draw(st.booleans()):
         metadata["progress"] = draw(st.one_of(json_values.map(json.dumps), nasty_json_text))
     # Bytes that are small floats, NaN (0x7fc00000 little-endian) or anything.
-    fill = draw(st.sampled_from([b"\x00\x00\x80\x3c", b"\x00\x00\xc0\x7f", b"\xff"]) | st.binary(min_size=1, max_size=8))
+    fill = draw(
+        st.sampled_from([b"\x00\x00\x80\x3c", b"\x00\x00\xc0\x7f", b"\xff"]) | st.binary(min_size=1, max_size=8)
+    )
     honest = honest_table(config, fill) if draw(st.booleans()) or draw(st.booleans()) else None
     if honest is not None:
         tensors, data = honest

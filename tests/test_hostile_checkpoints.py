@@ -12,13 +12,12 @@ import threading
 
 import pytest
 import torch
+from hostile_checkpoints import TINY, hostile_files, parameter_bytes, raw_checkpoint, tiny_file
 from hypothesis import HealthCheck, given, settings
 
 import vaekit
 from vaekit import build, checkpoint
 from vaekit.errors import CheckpointError
-
-from hostile_checkpoints import TINY, hostile_files, parameter_bytes, raw_checkpoint, tiny_file
 
 RECORD = {"epoch": 0, "train_total": 200.5, "train_reconstruction": 150.25, "train_kl": 50.25}
 
@@ -32,15 +31,23 @@ def _refused(path, match):
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({**TINY, "hidden_sizes": [10**6, 10**6]}, r"asks for 2,001,578,000,788 parameters; vaekit loads at most 100,000,000"),
-        ({**TINY, "hidden_sizes": [10**100]}, r"hidden_sizes\[0\] is an integer of 333 bits; "
-                                              r"a vaekit model's sizes are at most 1,048,576"),
+        (
+            {**TINY, "hidden_sizes": [10**6, 10**6]},
+            r"asks for 2,001,578,000,788 parameters; vaekit loads at most 100,000,000",
+        ),
+        (
+            {**TINY, "hidden_sizes": [10**100]},
+            r"hidden_sizes\[0\] is an integer of 333 bits; "
+            r"a vaekit model's sizes are at most 1,048,576",
+        ),
         ({**TINY, "hidden_sizes": [60_000, 60_000]}, r"asks for 7,294,680,788 parameters"),
         ({**TINY, "hidden_sizes": []}, r"hidden_sizes has 0 entries; it needs from 1 to 64"),
         ({**TINY, "hidden_sizes": [4] * 1000}, r"hidden_sizes has 1000 entries"),
         ({**TINY, "input_size": 100}, r"input_size 100 is not channels \* height \* width of \(1, 28, 28\)"),
-        ({**TINY, "input_size": 100, "image_shape": [1, 10, 10]},
-         r"input_size=100, but its data \(mnist, 1x28x28\) have 784 pixels"),
+        (
+            {**TINY, "input_size": 100, "image_shape": [1, 10, 10]},
+            r"input_size=100, but its data \(mnist, 1x28x28\) have 784 pixels",
+        ),
         ({**TINY, "latent_size": 2.5}, r"latent_size must be a positive integer"),
         ({**TINY, "hidden_sizes": 7}, r"hidden_sizes must be a list"),
     ],
@@ -71,7 +78,10 @@ def test_metadata_json_is_bounded_in_depth_and_numbers(tmp_path, text, message):
 @pytest.mark.parametrize(
     "history, message",
     [
-        ({"epochs": [{"epoch": 0, "train_total": 1.0}]}, r"history record 0 lacks \['train_kl', 'train_reconstruction'\]"),
+        (
+            {"epochs": [{"epoch": 0, "train_total": 1.0}]},
+            r"history record 0 lacks \['train_kl', 'train_reconstruction'\]",
+        ),
         ({"epochs": [RECORD, {**RECORD, "epoch": 1, "test_total": 3.0}]}, "history record 1 has the keys"),
         ({"epochs": [{**RECORD, "train_kl": 10**100}]}, "'train_kl' of record 0 must be a finite number"),
         ({"epochs": [{**RECORD, "epoch": -1}]}, "epoch must be an integer >= 0"),
@@ -117,8 +127,12 @@ def test_a_generator_state_that_torch_rejects(tmp_path):
     path = tmp_path / "m.safetensors"
     model = build("seed", **TINY)
     state = {"rng.noise": torch.zeros(5056, dtype=torch.uint8)}
-    checkpoint.save(path, model, progress={"epoch": 0, "step": 0, "sums": {"total": 0.0, "reconstruction": 0.0,
-                                                                           "kl": 0.0, "images": 0}}, state=state)
+    checkpoint.save(
+        path,
+        model,
+        progress={"epoch": 0, "step": 0, "sums": {"total": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0}},
+        state=state,
+    )
     _refused(path, r"'rng.noise' is not a state PyTorch accepts \(Invalid mt19937 state\)")
 
 

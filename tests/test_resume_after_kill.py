@@ -1,6 +1,6 @@
 """`python -m vaekit train` killed with SIGKILL at random moments resumes and ends bit-identical.
 
-Each round starts the CLI in a subprocess with ``--resume`` and stops it: with
+Each round starts the CLI in a subprocess (with ``--resume`` once a checkpoint exists) and stops it: with
 SIGKILL (no handler, no cleanup) at a random moment of training, with SIGKILL
 while a checkpoint is being written (on a simulated slow disk, so that the
 moment is wide enough to hit), or with Ctrl-C (SIGINT) at a random moment.
@@ -76,7 +76,9 @@ class Child:
             "VAEKIT_THREADS": str(THREADS),
             "VAEKIT_SLOW_FSYNC_S": str(slow_fsync_s),
         }
-        args = [*TRAIN_ARGS, "--resume", "--out", str(out), "--figures", str(figures)]
+        # --resume once a training checkpoint exists (before it, --resume is an error: nothing to resume).
+        resume = ["--resume"] if (out / TRAINING_FILE).exists() else []
+        args = [*TRAIN_ARGS, *resume, "--out", str(out), "--figures", str(figures)]
         self.process = subprocess.Popen(
             [sys.executable, "-c", LAUNCHER, *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

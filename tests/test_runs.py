@@ -17,7 +17,14 @@ import pytest
 import vaekit
 from vaekit import build, checkpoint
 from vaekit.cli import (
-    ARCH_NAMES, DATASET_NAMES, FOLDER_PREFIX, HEAD_NAMES, MATH_OPTIONS, PRESET_NAMES, TRAIN_DEFAULTS, _interpolation_ends,
+    ARCH_NAMES,
+    DATASET_NAMES,
+    FOLDER_PREFIX,
+    HEAD_NAMES,
+    MATH_OPTIONS,
+    PRESET_NAMES,
+    TRAIN_DEFAULTS,
+    _interpolation_ends,
     build_parser,
 )
 from vaekit.runs import MODEL_FILE, TRAINING_FILE, RunLock, resolve_checkpoint
@@ -54,15 +61,18 @@ def test_names_resolve_to_files(fresh_clone):
     assert resolve_checkpoint("older") == Path("runs") / "older" / MODEL_FILE
     assert resolve_checkpoint("runs/older") == Path("runs/older") / MODEL_FILE
     assert resolve_checkpoint(str(newer)) == newer
-    with pytest.raises(vaekit.CheckpointError, match=r"checkpoint nonesuch does not exist; .*shipped model \(logvar, seed\)"):
+    with pytest.raises(
+        vaekit.CheckpointError, match=r"checkpoint nonesuch does not exist; .*shipped model \(logvar, seed\)"
+    ):
         resolve_checkpoint("nonesuch")
     assert vaekit.load().config.hidden_sizes == (16,)  # the same names in the library
     assert vaekit.load("seed").config.hidden_sizes == (500, 500)
 
 
 def test_a_run_stopped_before_its_end_is_found_by_its_folder(fresh_clone):
-    trainer = vaekit.Trainer(build("seed", **TINY), __import__("torch").rand(200, 784),
-                             config=vaekit.TrainConfig(epochs=1, batch_size=100))
+    trainer = vaekit.Trainer(
+        build("seed", **TINY), __import__("torch").rand(200, 784), config=vaekit.TrainConfig(epochs=1, batch_size=100)
+    )
     trainer.save_checkpoint(fresh_clone / "run" / TRAINING_FILE)
     assert resolve_checkpoint("run") == Path("run") / TRAINING_FILE
     assert vaekit.load("run").config.latent_size == 4
@@ -79,7 +89,10 @@ def test_on_a_fresh_clone_every_command_works_and_writes_next_to_the_model(vaeki
         assert result.returncode == 0, result.stderr
         assert "model: runs/mine/model.safetensors" in result.stdout
     assert sorted(p.name for p in (fresh_clone / "runs" / "mine").glob("*.png")) == [
-        "interpolation.png", "reconstructions.png", "samples.png"]
+        "interpolation.png",
+        "reconstructions.png",
+        "samples.png",
+    ]
     result = vaekit("sample", "--n", "4", "--checkpoint", "logvar", "--figures", "elsewhere", "--name", "lv")
     assert result.returncode == 0 and (fresh_clone / "elsewhere" / "lv.png").is_file()
 
@@ -110,7 +123,10 @@ def test_interpolation_between_classes_says_which(vaekit, fresh_clone, mnist):
 @pytest.mark.parametrize(
     "args, reason",
     [
-        (["sample", "--n", "401"], "argument --n: '401' is not an integer from 1 to 400 (a figure holds at most 400 digits)"),
+        (
+            ["sample", "--n", "401"],
+            "argument --n: '401' is not an integer from 1 to 400 (a figure holds at most 400 digits)",
+        ),
         (["sample", "--n", "10" * 3000], "argument --n: "),
         (["sample", "--nrow", "41"], "argument --nrow: '41' is not an integer from 1 to 40 (a row holds at most 40"),
         (["sample", "--temperature", "nan"], "argument --temperature: 'nan' is not a number above 0 and at most 10"),
@@ -168,14 +184,20 @@ def test_a_killed_run_never_leaves_its_folder_locked(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from vaekit.runs import RunLock
             with RunLock({str(run)!r}):
                 print("locked", flush=True)
                 time.sleep(600)
-        """)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -194,8 +216,20 @@ def test_a_killed_run_never_leaves_its_folder_locked(tmp_path):
 @pytest.fixture
 def trained_run(vaekit, tmp_path):
     run = tmp_path / "run"
-    result = vaekit("train", *QUICK, "--epochs", "1", "--head", "logvar", "--latent-size", "4", "--out", str(run),
-                    "--figures", str(tmp_path))
+    result = vaekit(
+        "train",
+        *QUICK,
+        "--epochs",
+        "1",
+        "--head",
+        "logvar",
+        "--latent-size",
+        "4",
+        "--out",
+        str(run),
+        "--figures",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     return run
 
@@ -255,10 +289,22 @@ def test_the_parser_s_names_and_defaults_are_the_library_s():
 @pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["explore"], ["lab"], ["data"]])
 def test_help_imports_no_torch(command):
     """`--help` answers at once: it never imports torch, numpy or matplotlib (benchmarks/bench_cli_help.py times it)."""
-    script = ("import runpy, sys\nsys.argv = ['vaekit', *%r, '--help']\ntry:\n    runpy.run_module('vaekit', run_name='__main__')\n"
-              "except SystemExit:\n    pass\nprint(sorted(m for m in ('torch', 'numpy', 'matplotlib') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", script % (command,)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    script = textwrap.dedent("""
+        import runpy, sys
+        sys.argv = ['vaekit', *%r, '--help']
+        try:
+            runpy.run_module('vaekit', run_name='__main__')
+        except SystemExit:
+            pass
+        print(sorted(m for m in ('torch', 'numpy', 'matplotlib') if m in sys.modules))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script % (command,)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert result.returncode == 0, result.stderr
     assert "usage: vaekit" in result.stdout and result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -267,8 +313,13 @@ def test_help_imports_no_torch(command):
 
 
 def test_epoch_log_is_a_public_callback_and_the_history_keys_are_documented(small_mnist, capsys):
-    history = vaekit.fit(build("seed", seed=0, **TINY), small_mnist.train_images, small_mnist.test_images,
-                         vaekit.TrainConfig(epochs=2, seed=0), callbacks=[vaekit.EpochLog()])
+    history = vaekit.fit(
+        build("seed", seed=0, **TINY),
+        small_mnist.train_images,
+        small_mnist.test_images,
+        vaekit.TrainConfig(epochs=2, seed=0),
+        callbacks=[vaekit.EpochLog()],
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert len(lines) == 2 and "last batch: total" in lines[0] and "test/image" in lines[0]
     assert set(history["epochs"][0]) == set(vaekit.HISTORY_KEYS)

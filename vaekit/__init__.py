@@ -39,7 +39,39 @@ _EXPORTS = {
     "TrainConfig": "train", "Trainer": "train", "evaluate": "train", "fit": "train",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ARCHITECTURES",
+    "Callback",
+    "CheckpointError",
+    "ConfigError",
+    "DATASETS",
+    "DataError",
+    "DataInfo",
+    "Dataset",
+    "EpochLog",
+    "HISTORY_KEYS",
+    "MNISTData",
+    "PRESETS",
+    "ProgressBar",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "VAE",
+    "VAEConfig",
+    "VAELoss",
+    "VaekitError",
+    "build",
+    "evaluate",
+    "fit",
+    "load",
+    "load_checkpoint",
+    "load_dataset",
+    "load_mnist",
+    "prefer_checkpoint",
+    "pretrained_path",
+    "resolve_checkpoint",
+    "save",
+]
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from .checkpoint import load, load_checkpoint, save
@@ -49,7 +81,7 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from .models import ARCHITECTURES, PRESETS, build
     from .pretrained import prefer_checkpoint, pretrained_path
     from .runs import resolve_checkpoint
-    from .train import HISTORY_KEYS, Callback, EpochLog, ProgressBar, Trainer, TrainConfig, evaluate, fit
+    from .train import HISTORY_KEYS, Callback, EpochLog, ProgressBar, TrainConfig, Trainer, evaluate, fit
 
 
 def __getattr__(name: str):

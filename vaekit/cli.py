@@ -88,7 +88,9 @@ def _number(text, kind, ok, description):
 def _dataset_name(text: str) -> str:
     if text in DATASET_NAMES or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
         return text
-    raise argparse.ArgumentTypeError(f"{text!r} is not a dataset; choose {', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH")
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a dataset; choose {', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH"
+    )
 
 
 def _checkpoint(args) -> Path:
@@ -187,13 +189,17 @@ def _model_for_the_run(args, data, resumed):
     overrides.update(image_shape=list(data.info.image_shape), input_size=data.train_images.shape[1])
     classes = len(data.info.class_names)
     if resumed is None:
-        model = build(args.preset or "seed", seed=args.seed, **overrides, **({"num_classes": classes} if args.conditional else {}))
+        if args.conditional:
+            overrides["num_classes"] = classes
+        model = build(args.preset or "seed", seed=args.seed, **overrides)
         model.data_info = data.info
         return model
     saved, trained_on = resumed.model.config, resumed.model.data_info or MNIST_INFO
     if trained_on != data.info:
-        raise VaekitError(f"cannot resume: the run was trained on {trained_on.name}, this run asks for {data.info.name}; "
-                          "resume with the same --dataset")
+        raise VaekitError(
+            f"cannot resume: the run was trained on {trained_on.name}, this run asks for {data.info.name}; "
+            "resume with the same --dataset"
+        )
     base = preset.to_dict() if args.preset else saved.to_dict()
     num_classes = classes if args.conditional else (0 if args.preset else saved.num_classes)
     asked = VAEConfig.from_dict({**base, **overrides, "num_classes": num_classes})
@@ -333,7 +339,9 @@ def _class_index(model, text: str | None, option: str, conditional_only: bool = 
     folded = [n.lower() for n in names]
     if text.lower() in folded:
         return folded.index(text.lower())
-    raise VaekitError(f"{option} {text!r} is not a class of this model; choose one of {list(names)} or 0-{len(names) - 1}")
+    raise VaekitError(
+        f"{option} {text!r} is not a class of this model; choose one of {list(names)} or 0-{len(names) - 1}"
+    )
 
 
 def _test_data(model, args):
@@ -444,7 +452,8 @@ def cmd_evaluate(args) -> None:
     result = evaluate(model, test, seed=args.seed, labels=data.test_labels if model.config.conditional else None)
     print(
         f"test negative ELBO: {result['total']:.2f} nats/image "
-        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} {data.info.name} images"
+        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) "
+        f"on {len(test):,} {data.info.name} images"
     )
     if args.samples:
         _print_sample_quality(model, test, data.test_labels, args.samples, args.seed)
@@ -600,8 +609,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if figure_name:
             p.add_argument("--figures", default=None,
-                           help="folder for the figure (default: the checkpoint's run folder; figures/ for a shipped model)")
-            p.add_argument("--name", default=figure_name, help="the figure's file name, without .png (default: %(default)s)")
+                           help="folder for the figure (default: the checkpoint's run folder; "
+                                "figures/ for a shipped model)")
+            p.add_argument("--name", default=figure_name,
+                           help="the figure's file name, without .png (default: %(default)s)")
 
     p = command("data", cmd_data, "fetch a dataset (default: MNIST) and verify its four files by SHA-256")
     p.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="which (repeat for several)")
@@ -611,31 +622,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the model (default: seed, the exact seed; on --resume: the checkpoint's)")
     p.add_argument(
         "--dataset", type=_dataset_name, default="mnist",
-        help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH (one subfolder of images per class; default: %(default)s)",
+        help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH (one subfolder of images per class; "
+             "default: %(default)s)",
     )
-    p.add_argument("--arch", choices=ARCH_NAMES, help="override the architecture: mlp (the seed's) or conv (convolutional)")
-    p.add_argument("--conditional", action="store_true", help="a conditional VAE: the class goes into encoder and decoder")
+    p.add_argument("--arch", choices=ARCH_NAMES,
+                   help="override the architecture: mlp (the seed's) or conv (convolutional)")
+    p.add_argument("--conditional", action="store_true",
+                   help="a conditional VAE: the class goes into encoder and decoder")
     p.add_argument("--beta", type=_positive_float, default=TRAIN_DEFAULTS["beta"],
                    help="the KL's weight (default: %(default)s, the ELBO)")
     p.add_argument("--kl-warmup", type=_int_between(0, 100_000), default=TRAIN_DEFAULTS["kl_warmup"], metavar="EPOCHS",
                    help="ramp the KL's weight up from 0 over this many epochs (default: %(default)s, none)")
     p.add_argument("--head", choices=HEAD_NAMES, help="override the coding head: sigma (the seed) or logvar")
-    p.add_argument("--latent-size", type=_int_between(1, 1024), help="override the code size (default: the preset's, 20)")
-    p.add_argument("--epochs", type=_int_between(0, 100_000), default=TRAIN_DEFAULTS["epochs"], help="default: %(default)s")
+    p.add_argument("--latent-size", type=_int_between(1, 1024),
+                   help="override the code size (default: the preset's, 20)")
+    p.add_argument("--epochs", type=_int_between(0, 100_000), default=TRAIN_DEFAULTS["epochs"],
+                   help="default: %(default)s")
     p.add_argument("--batch-size", type=_int_between(1, 1_000_000), default=TRAIN_DEFAULTS["batch_size"],
                    help="default: %(default)s")
     p.add_argument("--lr", type=_positive_float, default=TRAIN_DEFAULTS["learning_rate"],
                    help="Adam's learning rate (default: %(default)s)")
-    p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=TRAIN_DEFAULTS["seed"], help="default: %(default)s")
+    p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=TRAIN_DEFAULTS["seed"],
+                   help="default: %(default)s")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: %(default)s")
-    p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value (default: no clipping)")
+    p.add_argument("--grad-clip", type=_positive_float,
+                   help="clip the gradient norm to this value (default: no clipping)")
     p.add_argument("--checkpoint-every", type=_positive_int,
                    help="also save the training state every N steps (default: every epoch)")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/training.safetensors (an error if there is none); the model comes from it, and "
                         "options that change the mathematics (--batch-size, --lr, --seed, --grad-clip, --fast, "
                         "--binarize, --beta, --kl-warmup, --dataset and its limits) must be the same")
-    p.add_argument("--binarize", action="store_true", help="dynamically binarized MNIST, as in published likelihood tables")
+    p.add_argument("--binarize", action="store_true",
+                   help="dynamically binarized MNIST, as in published likelihood tables")
     p.add_argument(
         "--threads", type=_int_between(1, 1024),
         help="PyTorch's CPU threads (default: one per core; they sleep rather than spin while waiting, "
@@ -666,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=_temperature, default=1.0,
                    help="scale of the prior's codes, above 0 and at most 10 (default: %(default)s)")
     p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=42, help="default: %(default)s")
-    p.add_argument("--label", help="conditional models: the class to draw, by index or name (default: every class in turn)")
+    p.add_argument("--label",
+                   help="conditional models: the class to draw, by index or name (default: every class in turn)")
 
     p = command("reconstruct", cmd_reconstruct, "show test digits next to their reconstructions")
     needs_model(p, "reconstructions")

@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from . import checks
 from .data import to_float
 from .errors import VaekitError
 from .runs import MAX_IMAGES, MAX_ROW
@@ -46,6 +47,7 @@ def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.nda
 
 def plot_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, scale: float = 0.6) -> Figure:
     """A grid of digits, ``nrow`` per row, white gaps between them."""
+    images = checks.images(images, what="the images to plot")
     if not 1 <= nrow <= MAX_ROW or not 1 <= len(images) <= MAX_IMAGES:
         raise VaekitError(
             f"a figure holds 1 to {MAX_IMAGES} digits, at most {MAX_ROW} a row; got {len(images)} digits, {nrow} a row"
@@ -97,9 +99,11 @@ def plot_history(history: dict, fig: Figure | None = None) -> Figure:
     x = [r["epoch"] + 1 for r in epochs]
     for i, term in enumerate(("total", "reconstruction", "kl")):
         label = "KL" if term == "kl" else term
-        epochs_ax.plot(x, [r[f"train_{term}"] for r in epochs], "o-", color=f"C{i}", label=f"train {label}", markersize=3)
+        train = [r[f"train_{term}"] for r in epochs]
+        epochs_ax.plot(x, train, "o-", color=f"C{i}", label=f"train {label}", markersize=3)
         if epochs and f"test_{term}" in epochs[0]:
-            epochs_ax.plot(x, [r[f"test_{term}"] for r in epochs], "s--", color=f"C{i}", label=f"test {label}", markersize=3)
+            test = [r[f"test_{term}"] for r in epochs]
+            epochs_ax.plot(x, test, "s--", color=f"C{i}", label=f"test {label}", markersize=3)
     _finish_loss_axes(fig, steps_ax, epochs_ax, losses)
     return fig
 
@@ -151,7 +155,8 @@ def plot_histories(histories: dict[str, dict]) -> Figure:
         epochs = history.get("epochs", [])
         split = "test" if epochs and "test_total" in epochs[0] else "train"
         x = [r["epoch"] + 1 for r in epochs]
-        epochs_ax.plot(x, [r[f"{split}_total"] for r in epochs], "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
+        totals = [r[f"{split}_total"] for r in epochs]
+        epochs_ax.plot(x, totals, "o-", color=f"C{i}", markersize=3, label=f"{name}, {split}")
     _finish_loss_axes(fig, steps_ax, epochs_ax, every_loss)
     return fig
 

@@ -118,7 +118,9 @@ def writable_folder(folder: Path, option: str = "--out") -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise VaekitError(f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with {option}") from exc
+        raise VaekitError(
+            f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with {option}"
+        ) from exc
     return folder
 
 

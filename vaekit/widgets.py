@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image as PILImage
 
-from .data import to_float
+from . import checks
 from .errors import VaekitError
 from .latent import encode_means, interpolate, kl_per_dimension
 from .model import VAE
@@ -122,24 +122,25 @@ def _labelled(widget: widgets.Widget, css_class: str) -> widgets.Widget:
     return widget
 
 
-def _check_images(images: torch.Tensor, labels: torch.Tensor, model: VAE) -> None:
+def _check_images(images, labels, model: VAE) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images as float32 intensities and the labels as int64 (NumPy and uint8 welcome), or a VaekitError."""
+    images = checks.images(images, what="images")
     if images.ndim != 2 or images.shape[1] != model.config.input_size:
         raise VaekitError(
             f"images must be a (N, {model.config.input_size}) tensor of pixels in [0, 1], got shape {tuple(images.shape)}"
         )
     if len(images) == 0:
         raise VaekitError("no images given: pass the test images, e.g. data.test_images")
-    if labels.shape != (len(images),):
-        raise VaekitError(f"labels must be a ({len(images)},) tensor, one per image; got shape {tuple(labels.shape)}")
+    return images, checks.labels(labels, len(images))
 
 
 class _Explorer(widgets.VBox):
     """A VBox with a message line and an error area, and the digit-choosing logic the explorers share."""
 
     def __init__(self, model: VAE, images: torch.Tensor, labels: torch.Tensor):
-        _check_images(images, labels, model)
+        images, labels = _check_images(images, labels, model)
         self.model = model
-        self.images = to_float(images)
+        self.images = images.cpu()
         self.labels = labels.cpu()
         self.message = _labelled(widgets.HTML(""), "vaekit-message")
         self.errors = _labelled(widgets.Output(), "vaekit-errors")
@@ -215,7 +216,7 @@ class LatentSliders(_Explorer):
         super().__init__(model, images, labels)
         self.add_class("vaekit-latent-sliders")
         latent = model.config.latent_size
-        self.kl = kl_per_dimension(model, images)  # (latent,) nats per image
+        self.kl = kl_per_dimension(model, self.images)  # (latent,) nats per image
         # Most informative first, ties broken by dimension number so the order is reproducible.
         self.dimensions = sorted(range(latent), key=lambda d: (-float(self.kl[d]), d))
         self.generator = torch.Generator().manual_seed(seed)
@@ -295,7 +296,7 @@ class LatentSliders(_Explorer):
 
     def set_code(self, code: torch.Tensor) -> list[int]:
         """Move every slider at once (one decode); return the dimensions clipped to the sliders' range."""
-        code = torch.as_tensor(code, dtype=torch.float32).flatten().cpu()
+        code = checks.codes(code, self.model.config.latent_size).flatten().cpu()
         if code.shape != (self.model.config.latent_size,):
             raise VaekitError(f"a code has {self.model.config.latent_size} values, got {tuple(code.shape)}")
         span = self.sliders[0].max
@@ -357,6 +358,11 @@ class LatentSliders(_Explorer):
             self.render()
 
     def _on_temperature(self, change) -> None:
+        try:
+            checks.temperature(change["new"])
+        except VaekitError:
+            self.temperature.value = change["old"]  # the slider goes back to the last good value, and works on
+            raise
         span = SLIDER_SPAN * change["new"]
         code = self.code
         self._updating = True
@@ -530,7 +536,7 @@ class LatentMap(widgets.VBox):
     """The latent map as a widget (CSS class ``vaekit-latent-map``); ``figure`` is the matplotlib Figure."""
 
     def __init__(self, model: VAE, images: torch.Tensor, labels: torch.Tensor, grid: int = 15):
-        _check_images(images, labels, model)
+        images, labels = _check_images(images, labels, model)
         self.figure = plot_latent_map(model, images, labels, grid)
         self.image = _labelled(widgets.Image(value=figure_png(self.figure, dpi=80), format="png"), "vaekit-latent-map-image")
         intro = widgets.HTML(
