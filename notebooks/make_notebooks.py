@@ -448,7 +448,7 @@ strips = []
 for method in ("linear", "spherical"):
     codes = vaekit.latent.interpolate(means[0], means[1], STEPS, method)
     print(f"{method:>9}: code lengths along the path", " ".join(f"{n:.1f}" for n in codes.norm(dim=1)))
-    strips.append(widgets.decode_images(model, codes))
+    strips.append(vaekit.latent.decode_images(model, codes))
 fig = plot_images(torch.cat(strips), nrow=STEPS, title="linear (top) and spherical (bottom) interpolation")
 save_fig(fig, "interpolation_linear_vs_spherical", FIGURES)
 display(fig)

@@ -9,7 +9,8 @@ from PIL import Image as PILImage
 
 import vaekit
 from vaekit import widgets as vw
-from vaekit.latent import encode_means, kl_per_dimension
+from vaekit.latent import encode_means, kl_per_dimension, principal_directions
+from vaekit.plotting import digit_png, to_uint8
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,12 @@ def _pixels(png: bytes) -> np.ndarray:
 
 def test_digit_png_round_trip():
     pixels = torch.linspace(0, 1, 784)
-    image = _pixels(vw.digit_png(pixels, scale=3))
+    image = _pixels(digit_png(pixels, scale=3))
     assert image.shape == (84, 84)
     # nearest-neighbour upscaling: each source pixel becomes a 3x3 block of the same value
-    assert np.array_equal(image[::3, ::3], vw.to_uint8(pixels).reshape(28, 28))
+    assert np.array_equal(image[::3, ::3], to_uint8(pixels).reshape(28, 28))
     assert np.array_equal(image[2::3, 2::3], image[::3, ::3])
-    assert vw.to_uint8(np.array([0.0, 0.5, 1.0, 1.7, -0.2])).tolist() == [0, 128, 255, 255, 0]
+    assert to_uint8(np.array([0.0, 0.5, 1.0, 1.7, -0.2])).tolist() == [0, 128, 255, 255, 0]
 
 
 def test_widgets_carry_the_css_classes_the_browser_tests_use(sliders, trained, small_mnist):
@@ -78,7 +79,7 @@ def test_moving_a_slider_changes_the_image_and_the_code(sliders, trained):
     assert sliders.code_label.value.startswith("z = [") and "1.50" in sliders.code_label.value
     # the image is the decoding of exactly that code
     expected = torch.sigmoid(trained.decode(sliders.code[None]))[0].detach()
-    assert sliders.decoded.value == vw.digit_png(expected)
+    assert sliders.decoded.value == digit_png(expected)
 
 
 def test_with_the_shipped_model_inactive_dimensions_barely_change_the_digit(small_mnist):
@@ -102,7 +103,7 @@ def test_start_from_digit_7_sets_the_sliders_to_its_encoded_mean(sliders, traine
     assert sliders.index.value == first_seven
     mean = encode_means(trained, small_mnist.test_images[first_seven : first_seven + 1])[0]
     assert torch.allclose(sliders.code, mean, atol=1e-6)
-    assert sliders.original.value == vw.digit_png(small_mnist.test_images[first_seven])
+    assert sliders.original.value == digit_png(small_mnist.test_images[first_seven])
     assert sliders.original_caption.value.endswith("a 7")
     assert sliders.digit_class.value is None  # ready for the next 7
     sliders.digit_class.value = 7
@@ -159,9 +160,9 @@ def test_interpolator_ends_are_the_two_digits_reconstructions(trained, small_mni
     ends = trained.reconstruct(small_mnist.test_images[[3, 8]])
     assert path.frames.shape == (10, 784)
     assert torch.allclose(path.frames[0], ends[0], atol=1e-5) and torch.allclose(path.frames[-1], ends[1], atol=1e-5)
-    assert path.frame.value == vw.digit_png(path.frames[0])
+    assert path.frame.value == digit_png(path.frames[0])
     path.frame_slider.value = 9  # what the Play widget does, through its link
-    assert path.frame.value == vw.digit_png(path.frames[9])
+    assert path.frame.value == digit_png(path.frames[9])
     strip = _pixels(path.strip.value)
     assert strip.shape == (3 * (28 + 2 * 2), 3 * (10 * (28 + 2) + 2))  # 10 digits, 2 px gaps, upscaled 3x
 
@@ -183,7 +184,7 @@ def test_interpolator_follows_its_controls_and_refuses_bad_indices(trained, smal
 def test_principal_directions_of_points_on_a_line():
     direction = torch.tensor([3.0, 4.0, 0.0]) / 5
     codes = torch.linspace(-2, 2, 9)[:, None] * direction + torch.tensor([1.0, 1.0, 1.0])
-    centre, directions, ratios = vw.principal_directions(codes, k=2)
+    centre, directions, ratios = principal_directions(codes, k=2)
     assert torch.allclose(centre, torch.ones(3), atol=1e-6)
     assert torch.allclose(directions[0].abs(), direction, atol=1e-5)
     assert ratios[0] == pytest.approx(1.0, abs=1e-6)

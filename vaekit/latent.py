@@ -54,3 +54,21 @@ def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1000) -
         single = [model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])]
         total += torch.stack(single)
     return total / len(images)
+
+
+def _device(model: VAE) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def decode_images(model: VAE, codes: torch.Tensor) -> torch.Tensor:
+    """(N, latent) codes -> (N, 784) intensities in [0, 1], on the CPU."""
+    return torch.sigmoid(model.decode(codes.to(_device(model)))).cpu()
+
+
+def principal_directions(codes: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PCA of codes (N, latent): (centre (latent,), directions (k, latent), explained variance ratios (k,))."""
+    centre = codes.mean(dim=0)
+    _, singular, vh = torch.linalg.svd(codes - centre, full_matrices=False)
+    variance = singular.square()
+    return centre, vh[:k], variance[:k] / variance.sum()
