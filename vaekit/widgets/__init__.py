@@ -20,6 +20,7 @@ callback goes, with its traceback, into the widget's ``Output`` area.
 """
 
 from ._common import INACTIVE_KL, one_thread
+from .decoder import ModelData, decoder_spec
 from .interpolator import Interpolator, interpolator
 from .latent_map import LatentMap, latent_map, plot_latent_map
 from .live_loss import LiveLossPlot
@@ -31,6 +32,8 @@ __all__ = [
     "LatentMap",
     "LatentSliders",
     "LiveLossPlot",
+    "ModelData",
+    "decoder_spec",
     "interpolator",
     "latent_map",
     "latent_sliders",

@@ -10,7 +10,9 @@ from matplotlib.patches import Rectangle
 from ..latent import decode_images, encode_means, principal_directions
 from ..model import VAE
 from ..plotting import figure_png, image_grid
-from ._common import DIGIT_CLASSES, _check_images, _labelled
+from ._common import check_images, labelled
+
+DIGIT_CLASSES = tuple(range(10))
 
 
 def plot_latent_map(model: VAE, images: torch.Tensor, labels: torch.Tensor, grid: int = 15) -> Figure:
@@ -53,9 +55,9 @@ class LatentMap(widgets.VBox):
     """The latent map as a widget (CSS class ``vaekit-latent-map``); ``figure`` is the matplotlib Figure."""
 
     def __init__(self, model: VAE, images: torch.Tensor, labels: torch.Tensor, grid: int = 15):
-        _check_images(images, labels, model)
+        images, labels = check_images(images, labels, model)
         self.figure = plot_latent_map(model, images, labels, grid)
-        self.image = _labelled(widgets.Image(value=figure_png(self.figure, dpi=80), format="png"), "vaekit-latent-map-image")
+        self.image = labelled(widgets.Image(value=figure_png(self.figure, dpi=80), format="png"), "vaekit-latent-map-image")
         intro = widgets.HTML(
             "The code is 20-dimensional; PCA finds the two directions along which the test digits' codes spread "
             "most. Neighbouring codes decode to similar digits, and each class takes its own region."

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from ..plotting import figure_png, plot_history
 from ..train import Callback, Trainer
-from ._common import _labelled
+from ._common import labelled
 
 
 class LiveLossPlot(Callback):
@@ -34,7 +34,7 @@ class LiveLossPlot(Callback):
         self.dpi = dpi
         self.clock = clock  # injectable so the throttle can be tested without waiting
         self.figure = Figure(figsize=figsize)
-        self.widget = _labelled(widgets.Image(format="png"), "vaekit-live-loss")
+        self.widget = labelled(widgets.Image(format="png"), "vaekit-live-loss")
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.redraws = 0
         self._last_draw = -float("inf")

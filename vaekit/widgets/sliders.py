@@ -1,200 +1,144 @@
-"""The latent sliders: one slider per code dimension, most informative first."""
+"""The latent sliders: one slider per code dimension, most informative first, decoded in the browser.
+
+The browser decodes the code on every input event (``sliders.js``) and tells the kernel the new code
+(``z``); Python reads and sets ``z`` (and everything else below), and the page follows.
+"""
 
 from __future__ import annotations
 
-import ipywidgets as widgets
+import anywidget
 import torch
+import traitlets
+from ipywidgets import widget_serialization
 
-from ..latent import decode_images, encode_means, kl_per_dimension
-from ..model import VAE
-from ..plotting import BLANK_DIGIT_PNG, DIGIT_SCALE, SIDE, digit_png
-from ._common import INACTIVE_KL, SLIDER_SPAN, _Explorer, _format_code, _labelled
+from ..errors import VaekitError
+from ..latent import decode_images, kl_per_dimension
+from ._common import INACTIVE_KL, SLIDER_SPAN, check_code, check_index, esm, format_code
+from .decoder import HERE, ModelData
 
 
-class LatentSliders(_Explorer):
-    """One slider per code dimension, decoding the code into a digit as the sliders move.
+class LatentSliders(anywidget.AnyWidget):
+    """Sliders over the code, a decoded digit, and an original image to start from.
 
-    Built by ``latent_sliders``. Parts (and their CSS classes): ``sliders``
-    (``vaekit-latent-slider``, most active dimension first; ``dimensions[i]`` is
-    the code dimension of ``sliders[i]``), ``decoded`` (``vaekit-decoded``),
-    ``original`` (``vaekit-original``), ``random_button`` / ``reset_button`` /
-    ``from_digit_button`` (``vaekit-random`` / ``-reset`` / ``-from-digit``),
-    ``index`` (``vaekit-digit-index``), ``digit_class`` (``vaekit-digit-class``),
-    ``temperature`` (``vaekit-range``), ``code_label`` (``vaekit-code``: the code
-    in dimension order, z0 first), ``message`` and ``errors``.
+    Built by ``latent_sliders``. Synced traits: ``z`` (the code, dimension order), ``temperature``
+    (sliders span ±3·T), ``index`` (the image chooser), ``shown`` (the image shown as the original, -1
+    for none), ``label`` (a conditional model's class to decode), ``message``. ``dimensions``: code
+    dimensions most active first (the sliders' order); ``kl``: each dimension's average KL (nats).
+    In the page: ``.vaekit-latent-slider`` (``input[type=range]``, ``data-dimension``), ``canvas.vaekit-decoded``,
+    ``canvas.vaekit-original``, ``.vaekit-random``, ``.vaekit-reset``, ``.vaekit-digit-index input``,
+    ``.vaekit-digit-class select``, ``.vaekit-from-digit``, ``.vaekit-range input``, ``.vaekit-code``,
+    ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider).
     """
 
-    def __init__(self, model: VAE, images: torch.Tensor, labels: torch.Tensor, seed: int = 0):
-        super().__init__(model, images, labels)
-        self.add_class("vaekit-latent-sliders")
-        latent = model.config.latent_size
-        self.kl = kl_per_dimension(model, images)  # (latent,) nats per image
+    _esm = esm(HERE / "sliders.js")
+    _css = HERE / "widgets.css"
+    data = traitlets.Instance(ModelData).tag(sync=True, **widget_serialization)
+    z = traitlets.List(traitlets.Float()).tag(sync=True)
+    dimensions = traitlets.List(traitlets.Int()).tag(sync=True)
+    kl = traitlets.List(traitlets.Float()).tag(sync=True)
+    inactive_kl = traitlets.Float(INACTIVE_KL).tag(sync=True)
+    temperature = traitlets.Float(1.0).tag(sync=True)
+    index = traitlets.Int(0).tag(sync=True)
+    shown = traitlets.Int(-1).tag(sync=True)
+    label = traitlets.Int(0).tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, data: ModelData, seed: int = 0):
+        model = data.model
+        kl = kl_per_dimension(model, data.image_tensor, data.label_tensor)  # (latent,) nats per image
         # Most informative first, ties broken by dimension number so the order is reproducible.
-        self.dimensions = sorted(range(latent), key=lambda d: (-float(self.kl[d]), d))
+        dimensions = sorted(range(len(kl)), key=lambda d: (-float(kl[d]), d))
+        super().__init__(data=data, z=[0.0] * len(kl), dimensions=dimensions, kl=[float(k) for k in kl])
+        self.add_class("vaekit-latent-sliders")
+        self.model = model
         self.generator = torch.Generator().manual_seed(seed)
-        self._updating = False  # set while many sliders change at once: decode once, at the end
-        self.updates = 0  # images rendered so far (for tests and the benchmark)
-        self.shown_index: int | None = None  # the test image shown as the original
 
-        self.sliders = []
-        for d in self.dimensions:
-            kl = float(self.kl[d])
-            slider = widgets.FloatSlider(
-                value=0.0, min=-SLIDER_SPAN, max=SLIDER_SPAN, step=0.05,
-                description=f"z{d} · {kl:.2f}", readout_format=".2f", continuous_update=True,
-                tooltip=f"dimension {d}: average KL {kl:.3f} nats" + (" (inactive)" if kl < INACTIVE_KL else ""),
-                layout=widgets.Layout(width="330px"),
-            )
-            slider.style.description_width = "85px"
-            slider.observe(self._guarded(self._on_slider), names="value")
-            self.sliders.append(_labelled(slider, "vaekit-latent-slider"))
+    @traitlets.validate("z")
+    def _valid_z(self, proposal):
+        return check_code(proposal["value"], len(self.kl)).tolist()
 
-        self.temperature = _labelled(
-            widgets.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.05, description="temperature", readout_format=".2f",
-                                continuous_update=False, layout=widgets.Layout(width="330px")),
-            "vaekit-range",
-        )
-        self.temperature.style.description_width = "85px"
-        self.temperature.observe(self._guarded(self._on_temperature), names="value")
+    @traitlets.validate("temperature")
+    def _valid_temperature(self, proposal):
+        value = proposal["value"]
+        if not 0.25 <= value <= 2.0:
+            raise VaekitError(f"the temperature goes from 0.25 to 2, got {value}")
+        return value
 
-        self.random_button = _labelled(widgets.Button(description="random", tooltip="a code drawn from N(0, T²·I)"), "vaekit-random")
-        self.reset_button = _labelled(widgets.Button(description="reset", tooltip="the code 0: the prior's centre"), "vaekit-reset")
-        self.from_digit_button = _labelled(
-            widgets.Button(description="start from digit", tooltip="the encoded mean of test image #index"), "vaekit-from-digit"
-        )
-        self.index = _labelled(widgets.IntText(value=0, description="index", layout=widgets.Layout(width="150px")), "vaekit-digit-index")
-        self.index.style.description_width = "45px"
-        self.digit_class = self._class_dropdown("vaekit-digit-class", "class")
-        self.random_button.on_click(self._guarded(lambda _: self.randomize()))
-        self.reset_button.on_click(self._guarded(lambda _: self.reset()))
-        self.from_digit_button.on_click(self._guarded(lambda _: self.start_from_index(self.index.value)))
-        self.digit_class.observe(self._guarded(self._on_class), names="value")
+    @traitlets.observe("temperature")
+    def _clip_to_temperature(self, change):
+        self.set_code(self.code)  # narrowing clips values beyond the new span
 
-        size = SIDE * DIGIT_SCALE
-        self.decoded = _labelled(widgets.Image(format="png", width=size, height=size), "vaekit-decoded")
-        self.original = _labelled(widgets.Image(value=BLANK_DIGIT_PNG, format="png", width=size, height=size), "vaekit-original")
-        self.original_caption = widgets.Label("original: none yet")
-        self.code_label = _labelled(widgets.Label(""), "vaekit-code")
-
-        inactive = sum(float(k) < INACTIVE_KL for k in self.kl)
-        intro = widgets.HTML(
-            "Each slider sets one dimension of the code <i>z</i>; the number after its name is that dimension's "
-            f"average KL on {len(images):,} test images, in nats. The sliders are ordered by it: the first ones "
-            f"change the digit most. {inactive} of {latent} dimensions carry almost no information "
-            f"(KL &lt; {INACTIVE_KL}): the decoder has learnt to ignore them, so moving them barely changes the digit."
-        )
-        grid = widgets.GridBox(self.sliders, layout=widgets.Layout(grid_template_columns="repeat(2, 340px)"))
-        pictures = widgets.HBox([
-            widgets.VBox([widgets.Label("decoded"), self.decoded]),
-            widgets.VBox([self.original_caption, self.original]),
-        ])
-        buttons = widgets.HBox([self.random_button, self.reset_button, self.temperature])
-        chooser = widgets.HBox([self.index, self.digit_class, self.from_digit_button])
-        self.children = [intro, buttons, chooser, widgets.HBox([grid, pictures]), self.code_label, self.message, self.errors]
-        self.render()
-
-    # -- the code ----------------------------------------------------------
-
-    def _values(self) -> list[float]:
-        values = [0.0] * len(self.sliders)
-        for d, slider in zip(self.dimensions, self.sliders):
-            values[d] = slider.value
-        return values
+    @property
+    def span(self) -> float:
+        return SLIDER_SPAN * self.temperature
 
     @property
     def code(self) -> torch.Tensor:
         """The current code, in dimension order: (latent_size,)."""
-        return torch.tensor(self._values(), dtype=torch.float32)
+        return torch.tensor(self.z, dtype=torch.float32)
 
-    def set_code(self, code: torch.Tensor) -> list[int]:
-        """Move every slider at once (one decode); return the dimensions clipped to the sliders' range."""
-        code = torch.as_tensor(code, dtype=torch.float32).flatten().cpu()
-        if code.shape != (self.model.config.latent_size,):
-            raise VaekitError(f"a code has {self.model.config.latent_size} values, got {tuple(code.shape)}")
-        span = self.sliders[0].max
-        clipped = [d for d in self.dimensions if abs(float(code[d])) > span]
-        self._updating = True
-        try:
-            for d, slider in zip(self.dimensions, self.sliders):
-                slider.value = float(code[d].clamp(-span, span))
-        finally:
-            self._updating = False
-        self.render()
+    @property
+    def code_text(self) -> str:
+        return format_code(self.z)
+
+    def decoded(self) -> torch.Tensor:
+        """The kernel's decoding of the current code, (pixels,) in [0, 1]: what the canvas shows."""
+        labels = torch.tensor([self.label]) if getattr(self.model.config, "num_classes", 0) else None
+        return decode_images(self.model, self.code[None], labels)[0]
+
+    def set_code(self, code) -> list[int]:
+        """Move every slider at once; return the dimensions clipped to the sliders' range."""
+        code = check_code(code, len(self.kl))
+        clipped = [d for d in self.dimensions if abs(float(code[d])) > self.span]
+        self.z = code.clamp(-self.span, self.span).tolist()
         return clipped
-
-    def render(self) -> None:
-        """Decode the current code and put the digit and the code's text in place."""
-        values = self._values()
-        self.decoded.value = digit_png(decode_images(self.model, torch.tensor([values]))[0])
-        self.code_label.value = _format_code(values)
-        self.updates += 1
-
-    # -- actions (the buttons call these; so can Python) ----------------------
 
     def randomize(self) -> None:
         """A code drawn from the prior at the current temperature: N(0, T² I)."""
-        code = self.temperature.value * torch.randn(self.model.config.latent_size, generator=self.generator)
+        code = self.temperature * torch.randn(len(self.kl), generator=self.generator)
         clipped = self.set_code(code)
-        self.show_message(f"{len(clipped)} values beyond ±{self.sliders[0].max:.2f} were clipped to the sliders' range" if clipped else "")
+        self.message = f"{len(clipped)} values beyond ±{self.span:.2f} were clipped to the sliders' range" if clipped else ""
 
     def reset(self) -> None:
-        self.set_code(torch.zeros(self.model.config.latent_size))
-        self.show_message("")
+        self.set_code(torch.zeros(len(self.kl)))
+        self.message = ""
 
     def start_from_index(self, index: int) -> None:
         """Set the sliders to test image ``index``'s encoded mean and show the original beside the decoding."""
-        index = self.check_index(index)
-        mean = encode_means(self.model, self.images[index : index + 1])[0]
-        clipped = self.set_code(mean)
-        if self.index.value != index:
-            self.index.value = index
-        self.shown_index = index
-        self.original.value = digit_png(self.images[index])
-        self.original_caption.value = f"original: test image {index}, a {int(self.labels[index])}"
-        self.show_message(
-            f"dimensions {clipped} lie beyond ±{self.sliders[0].max:.2f} and were clipped; raise the temperature to reach them"
-            if clipped else ""
-        )
+        index = check_index(index, len(self.data.code_tensor))
+        clipped = self.set_code(self.data.code_tensor[index])
+        self.index = index
+        self.label = int(self.data.label_tensor[index])
+        self.shown = index
+        self.message = (f"dimensions {clipped} lie beyond ±{self.span:.2f} and were clipped; raise the temperature "
+                        "to reach them" if clipped else "")
 
-    def start_from_class(self, digit: int) -> int:
-        """Start from the next test image of class ``digit`` after the one shown; return its index."""
-        after = -1 if self.shown_index is None else self.shown_index
-        index = self.next_index_of_class(digit, after=after)
+    def start_from_class(self, label: int) -> int:
+        """Start from the next test image of class ``label`` after the one shown; return its index."""
+        index = next_index_of_class(self.data, label, after=self.shown)
         self.start_from_index(index)
         return index
 
-    # -- callbacks ------------------------------------------------------------
 
-    def _on_slider(self, change) -> None:
-        if not self._updating:
-            self.render()
-
-    def _on_temperature(self, change) -> None:
-        span = SLIDER_SPAN * change["new"]
-        code = self.code
-        self._updating = True
-        try:
-            for slider in self.sliders:
-                # -span < 0 < span: min <= max holds after each assignment
-                slider.max, slider.min = span, -span
-        finally:
-            self._updating = False
-        if not torch.equal(code, self.code):  # narrowing clipped some values
-            self.render()
-
-    def _on_class(self, change) -> None:
-        if change["new"] is not None:
-            self.start_from_class(change["new"])
-            # back to "…", so that choosing the same class again moves on to its next image
-            self.digit_class.value = None
+def next_index_of_class(data: ModelData, label, after: int = -1) -> int:
+    """The first image of class ``label`` after index ``after`` (wrapping round)."""
+    names = data.class_names
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(names):
+        raise VaekitError(f"a class is a number from 0 to {len(names) - 1}, got {label!r}")
+    matches = (data.label_tensor == label).nonzero().flatten()
+    if len(matches) == 0:
+        raise VaekitError(f"none of the {len(data.label_tensor)} images is {names[label]}; pass more images")
+    later = matches[matches > after]
+    return int(later[0] if len(later) else matches[0])
 
 
-def latent_sliders(model: VAE, images: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> LatentSliders:
-    """The slider explorer (a ``VBox``, CSS class ``vaekit-latent-sliders``) for ``model``.
+def latent_sliders(model, images, labels, seed: int = 0, data: ModelData | None = None) -> LatentSliders:
+    """The slider explorer for ``model`` (CSS class ``vaekit-latent-sliders``).
 
-    ``images``/``labels``: the test set (or part of it): the sliders' KL labels
-    are averaged over these images, and "start from digit" chooses among them.
-    ``seed`` seeds the random button's draws.
+    ``images``/``labels``: the test set (or part of it; tensors or NumPy arrays, uint8 or floats in
+    [0, 1]): the sliders' KL labels are averaged over these images, and "start from image" chooses among
+    them. ``seed`` seeds ``randomize()``. ``data``: a ``ModelData`` to share with other explorers
+    (built from model, images and labels when not given).
     """
-    return LatentSliders(model, images, labels, seed)
-
+    data = data if data is not None else ModelData(model, images, labels)
+    return LatentSliders(data, seed)
