@@ -21,8 +21,8 @@ callback goes, with its traceback, into the widget's ``Output`` area.
 
 from ._common import INACTIVE_KL, one_thread
 from .decoder import ModelData, decoder_spec
-from .interpolator import Interpolator, interpolator
-from .latent_map import LatentMap, latent_map, plot_latent_map
+from .interpolation import Interpolator, interpolator
+from .latentmap import LatentMap, latent_map, plot_latent_map
 from .live_loss import LiveLossPlot
 from .sliders import LatentSliders, latent_sliders
 

@@ -29,7 +29,7 @@ class Interpolator(anywidget.AnyWidget):
     ``canvas.vaekit-frame``, ``.vaekit-message``.
     """
 
-    _esm = esm(HERE / "interpolator.js")
+    _esm = esm(HERE / "interpolation.js")
     _css = HERE / "widgets.css"
     data = traitlets.Instance(ModelData).tag(sync=True, **widget_serialization)
     start = traitlets.Int(0).tag(sync=True)
