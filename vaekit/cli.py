@@ -27,6 +27,7 @@ from .explore import DEFAULT_PORT, serve
 from .latent import interpolate
 from .model import HEADS, PRESETS, build
 from .plotting import plot_history, plot_images, plot_pairs, save_fig
+from .pretrained import available, pretrained_path
 from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate
 
 DEFAULT_RUN = Path("runs") / "seed"
@@ -231,6 +232,21 @@ def cmd_explore(args) -> None:
     serve(port=args.port, token=args.token, checkpoint=args.checkpoint, data=args.data, open_browser=args.browser)
 
 
+def cmd_export_html(args) -> None:
+    from .export import export_html  # here, not at import: anywidget and the widgets are not needed to train
+
+    path = Path(args.checkpoint) if args.checkpoint else pretrained_path()
+    if args.checkpoint and not path.exists():
+        if args.checkpoint not in available():
+            raise VaekitError(f"no checkpoint {args.checkpoint}: give a model file, a run folder or a shipped "
+                              f"model's name ({', '.join(available())})")
+        path = pretrained_path(args.checkpoint)
+    model = ckpt.load(path / MODEL_FILE if path.is_dir() else path)
+    data = load_mnist(args.data, train_limit=0, test_limit=args.images)
+    out = export_html(args.out, model, data.test_images, data.test_labels, max_images=args.images)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no server needed")
+
+
 # -- the parser ---------------------------------------------------------------
 
 
@@ -304,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT, help="default: %(default)s")
     p.add_argument("--token", default=None, help="the token visitors need (default: a random one, printed)")
     p.add_argument("--browser", action="store_true", help="also open a web browser")
+
+    p = command("export-html", cmd_export_html, "write the sliders and the interpolator as one self-contained web page")
+    p.add_argument("out", help="the page to write, e.g. explorer.html")
+    p.add_argument("--checkpoint", default=None, help="model file, run folder or shipped model's name (default: seed)")
+    p.add_argument("--images", type=_positive_int, default=1000, help="test images in the page (default: %(default)s)")
     return parser
 
 
