@@ -57,10 +57,11 @@ def test_model_data_sends_the_decoder_and_the_test_set(data, trained, small_mnis
     n = len(small_mnist.test_images)
     assert data.spec["latent"] == 20 and data.spec["pixels"] == 784 and data.spec["dtype"] in ("float16", "float32")
     size = 2 if data.spec["dtype"] == "float16" else 4
-    assert len(data.weights) == size * sum(p.numel() for p in trained.decoder.parameters())
-    assert np.frombuffer(data.codes, np.float32).reshape(n, 20) == pytest.approx(
+    payload = data.payload()
+    assert len(payload["weights"]) == size * sum(p.numel() for p in trained.decoder.parameters())
+    assert np.frombuffer(payload["codes"], np.float32).reshape(n, 20) == pytest.approx(
         encode_means(trained, small_mnist.test_images).numpy(), abs=1e-6)
-    assert np.array_equal(np.frombuffer(data.images, np.uint8).reshape(n, 784), to_uint8(small_mnist.test_images))
+    assert np.array_equal(np.frombuffer(payload["images"], np.uint8).reshape(n, 784), to_uint8(small_mnist.test_images))
     assert data.labels == small_mnist.test_labels.tolist() and data.class_names == [str(d) for d in range(10)]
 
 

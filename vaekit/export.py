@@ -38,6 +38,7 @@ def page_html(model, images, labels, title: str = "What a VAE has learnt") -> st
         state = widget.get_state()
         models[widget.model_id] = {k: _jsonable(v) for k, v in state.items() if not k.startswith("_") or k in (
             "_esm", "_dom_classes")}
+    models[data.model_id].update({k: _jsonable(v) for k, v in data.payload().items()})  # no kernel to ask
     payload = json.dumps({"models": models}).replace("</", "<\\/")  # no "</script>" inside the script
     css = (WIDGETS / "widgets.css").read_text()
     script = (WIDGETS / "standalone.js").read_text().replace("</", "<\\/")

@@ -1,32 +1,56 @@
 // The model's data in the browser, shared by every explorer of one model: each widget's `data` trait
-// names a ModelData widget (vaekit/widgets/decoder.py); its decoder is unpacked once, on first use.
+// names a ModelData widget (vaekit/widgets/decoder.py). Its small part (the decoder's layers, the labels)
+// is its state; the binary part (weights, codes, pixels) is asked of the kernel once, on first use, and
+// arrives as binary buffers -- or is in the state already, in an exported page.
 import { buildDecoder, readWeights } from "./decoder.js";
 
-export async function loadModelData(model) {
+const PAYLOAD = ["weights", "codes", "stds", "images"];
+
+function asView(buffer) {
+  return buffer instanceof DataView ? buffer : new DataView(buffer.buffer ?? buffer, buffer.byteOffset ?? 0,
+                                                           buffer.byteLength);
+}
+
+function askTheKernel(data) {
+  return new Promise((resolve) => {
+    const listener = (content, buffers) => {
+      if (!content || !Array.isArray(content.payload)) return;
+      data.off("msg:custom", listener);
+      resolve(Object.fromEntries(content.payload.map((name, i) => [name, asView(buffers[i])])));
+    };
+    data.on("msg:custom", listener);
+    data.send({ request: "payload" });
+  });
+}
+
+async function unpack(data) {
+  const inState = PAYLOAD.every((name) => data.get(name));
+  const payload = inState ? Object.fromEntries(PAYLOAD.map((n) => [n, asView(data.get(n))])) : await askTheKernel(data);
+  const spec = data.get("spec");
+  const asBytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const asFloats = (view) => new Float32Array(asBytes(view).slice().buffer); // a copy: aligned for Float32Array
+  const labels = data.get("labels");
+  return {
+    spec,
+    decoder: buildDecoder(spec, readWeights(payload.weights, spec.dtype)),
+    codes: asFloats(payload.codes), // (N, latent): each image's mean code
+    stds: asFloats(payload.stds), // (N, latent): and its standard deviation
+    images: asBytes(payload.images), // (N, pixels) uint8
+    labels,
+    classNames: data.get("class_names"),
+    side: spec.image_shape[1],
+    latent: spec.latent,
+    pixels: spec.pixels,
+    count: labels.length,
+  };
+}
+
+export function loadModelData(model) {
   const ref = model.get("data"); // "IPY_MODEL_<id>"
-  const data = await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""));
-  if (!data.vaekit) {
-    const spec = data.get("spec");
-    const asBytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-    const asFloats = (view) => {
-      const bytes = asBytes(view).slice(); // a copy: aligned for Float32Array
-      return new Float32Array(bytes.buffer);
-    };
-    data.vaekit = {
-      spec,
-      decoder: buildDecoder(spec, readWeights(data.get("weights"), spec.dtype)),
-      codes: asFloats(data.get("codes")), // (N, latent): each image's mean code
-      stds: asFloats(data.get("stds")), // (N, latent): and its standard deviation
-      images: asBytes(data.get("images")), // (N, pixels) uint8
-      labels: data.get("labels"),
-      classNames: data.get("class_names"),
-      side: spec.image_shape[1],
-      latent: spec.latent,
-      pixels: spec.pixels,
-      count: data.get("labels").length,
-    };
-  }
-  return data.vaekit;
+  return model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, "")).then((data) => {
+    data.vaekit ??= unpack(data); // one promise per ModelData: the payload is asked for once
+    return data.vaekit;
+  });
 }
 
 export function codeOf(d, index) {

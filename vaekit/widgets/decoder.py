@@ -107,26 +107,26 @@ def float16_error(model, weights: np.ndarray, codes: int = 256, seed: int = 0) -
 
 
 class ModelData(anywidget.AnyWidget):
-    """What every explorer of one model reads in the browser (sent once): the decoder and the test set.
+    """What every explorer of one model reads in the browser: the decoder and the test set.
 
-    ``spec``/``weights``: the decoder (float16 where that moves no pixel by more than
-    ``FLOAT16_TOLERANCE``, else float32); ``codes`` and ``stds``: each image's q(z|x), its mean and
-    standard deviation, float32 (N, latent);
-    ``images``: uint8 (N, pixels); ``labels``: the class of each image; ``class_names``.
-    It shows nothing itself.
+    Synced traits (small): ``spec`` (the decoder's layers, and ``dtype``: float16 where that moves no
+    pixel by more than ``FLOAT16_TOLERANCE``, else float32), ``labels`` (the class of each image),
+    ``class_names``. The rest is ``payload()``, sent once as binary buffers when a page first asks for it
+    (data.js): the decoder's ``weights``; ``codes`` and ``stds``, each image's q(z|x) (its mean and standard
+    deviation, float32 (N, latent)); ``images``, uint8 (N, pixels). Sent as traits, megabytes of state made
+    Voilà's first load of the widgets miss ipywidgets' 4 s deadline on a busy machine, and the page showed
+    "model not found". Only the first ``max_images`` images are kept. It shows nothing itself.
     """
 
     _esm = esm(HERE / "model_data.js")
     spec = traitlets.Dict().tag(sync=True)
-    weights = traitlets.Bytes().tag(sync=True)
-    codes = traitlets.Bytes().tag(sync=True)
-    stds = traitlets.Bytes().tag(sync=True)
-    images = traitlets.Bytes().tag(sync=True)
     labels = traitlets.List(traitlets.Int()).tag(sync=True)
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
-    def __init__(self, model, images, labels, weights_dtype: str = "auto"):
+    def __init__(self, model, images, labels, weights_dtype: str = "auto", max_images: int | None = None):
         images, labels = check_images(images, labels, model)
+        if max_images is not None:
+            images, labels = images[:max_images], labels[:max_images]  # the first ones: the page's index is theirs
         spec, weights = decoder_spec(model)
         if weights_dtype == "auto":
             weights_dtype = "float16" if float16_error(model, weights) <= FLOAT16_TOLERANCE else "float32"
@@ -137,15 +137,27 @@ class ModelData(anywidget.AnyWidget):
         self.image_tensor = images  # float32 (N, pixels) in [0, 1]
         self.label_tensor = labels
         self.code_tensor, self.std_tensor = encode_posteriors(model, images, labels)  # (N, latent) each
-        super().__init__(
-            spec=spec,
-            weights=weights.astype(weights_dtype).tobytes(),
-            codes=self.code_tensor.numpy().astype(np.float32).tobytes(),
-            stds=self.std_tensor.numpy().astype(np.float32).tobytes(),
-            images=(images * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy().tobytes(),
-            labels=[int(v) for v in labels],
-            class_names=_class_names(model),
-        )
+        self._payload = {
+            "weights": weights.astype(weights_dtype).tobytes(),
+            "codes": self.code_tensor.numpy().astype(np.float32).tobytes(),
+            "stds": self.std_tensor.numpy().astype(np.float32).tobytes(),
+            "images": (images * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy().tobytes(),
+        }
+        super().__init__(spec=spec, labels=[int(v) for v in labels], class_names=_class_names(model))
+        self.payloads_sent = 0
+        self.on_msg(self._on_message)
+
+    def payload(self) -> dict[str, bytes]:
+        """The binary part: {"weights", "codes", "stds", "images"} (see the class's docstring)."""
+        return dict(self._payload)
+
+    def _on_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("request") == "payload":
+            self.send({"payload": list(PAYLOAD_ORDER)}, buffers=[self._payload[k] for k in PAYLOAD_ORDER])
+            self.payloads_sent += 1
+
+
+PAYLOAD_ORDER = ("weights", "codes", "stds", "images")
 
 
 def _class_names(model) -> list[str]:

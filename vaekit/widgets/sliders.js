@@ -250,6 +250,12 @@ async function render({ model, el }) {
     paint();
   };
   const onIndex = () => (index.value = model.get("index"));
+  const onKernel = () => {
+    el.dataset.kernelCode = model.get("kernel_code");
+    code.title = `the kernel has ${model.get("kernel_code")}`;
+  };
+  model.on("change:kernel_code", onKernel);
+  onKernel();
   model.on("change:z", onZ);
   model.on("change:shown", onShown);
   model.on("change:message", onMessage);
@@ -269,6 +275,7 @@ async function render({ model, el }) {
     model.off("change:temperature", onTemperature);
     model.off("change:label", onLabel);
     model.off("change:index", onIndex);
+    model.off("change:kernel_code", onKernel);
   };
 }
 

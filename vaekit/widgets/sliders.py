@@ -27,7 +27,8 @@ class LatentSliders(anywidget.AnyWidget):
     In the page: ``.vaekit-latent-slider`` (``input[type=range]``, ``data-dimension``), ``canvas.vaekit-decoded``,
     ``canvas.vaekit-original``, ``.vaekit-random``, ``.vaekit-reset``, ``.vaekit-digit-index input``,
     ``.vaekit-digit-class select``, ``.vaekit-from-digit``, ``.vaekit-range input``, ``.vaekit-code``,
-    ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider).
+    ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider); ``data-kernel-code`` on the
+    widget's element: ``kernel_code``.
     """
 
     _esm = esm(HERE / "sliders.js")
@@ -42,6 +43,9 @@ class LatentSliders(anywidget.AnyWidget):
     shown = traitlets.Int(-1).tag(sync=True)
     label = traitlets.Int(0).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    # The code as the kernel last heard it, sent back: the page shows it as the code line's tooltip (and
+    # the browser tests compare it with the sliders). No decoding: one short text message per change.
+    kernel_code = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, data: ModelData, seed: int = 0):
         model = data.model
@@ -52,10 +56,15 @@ class LatentSliders(anywidget.AnyWidget):
         self.add_class("vaekit-latent-sliders")
         self.model = model
         self.generator = torch.Generator().manual_seed(seed)
+        self.kernel_code = format_code(self.z)
 
     @traitlets.validate("z")
     def _valid_z(self, proposal):
         return check_code(proposal["value"], len(self.kl)).tolist()
+
+    @traitlets.observe("z")
+    def _acknowledge(self, change):
+        self.kernel_code = format_code(change["new"])
 
     @traitlets.validate("temperature")
     def _valid_temperature(self, proposal):
