@@ -129,14 +129,14 @@ def slider_values(page, scope: str) -> dict[int, float]:
 
 
 def wait_kernel_agrees(page, scope: str, timeout_ms: int = 30_000) -> None:
-    """Wait until the code the kernel sent back (data-kernel-code) equals every slider's value."""
+    """Wait until the code the kernel sent back (data-kernel-code) is the code the page decodes (the code
+    line; a range input's own value snaps to its 0.05 step, the code does not)."""
     wait_or_fail(page, """scope => {
         const root = document.querySelector(scope);
-        const kernel = (root.dataset.kernelCode || '').match(/-?\\d+\\.\\d+/g);
-        if (!kernel) return false;
-        return [...root.querySelectorAll('.vaekit-latent-slider')].every(
-            r => Math.abs(Number(kernel[Number(r.dataset.dimension)]) - Number(r.querySelector('input').value)) < 0.006);
-    }""", "the kernel's code never caught up with the sliders", arg=scope, timeout_ms=timeout_ms)
+        const numbers = text => (text || '').match(/-?\\d+\\.\\d+/g) || [];
+        const kernel = numbers(root.dataset.kernelCode), page = numbers(root.querySelector('.vaekit-code').textContent);
+        return kernel.length === page.length && kernel.every((v, i) => Math.abs(Number(v) - Number(page[i])) < 0.011);
+    }""", "the kernel's code never caught up with the page's", arg=scope, timeout_ms=timeout_ms)
 
 
 def drag_slider(page, scope: str, position: int, pixels: float) -> None:
@@ -200,7 +200,8 @@ def check_latent_sliders(page, scope: str, shots, kernel: bool = True) -> list[f
     assert canvas_hash(page, decoded) != before
     assert canvas_hash(page, f"{scope} canvas.vaekit-original") != original
     assert "test image 3" in page.inner_text(f"{scope} .vaekit-caption >> nth=1")
-    assert page.locator(f"{scope} .vaekit-band:visible").count() == page.locator(f"{scope} .vaekit-band").count()
+    bands = page.eval_on_selector_all(f"{scope} .vaekit-band", "bs => bs.map(b => b.style.display)")
+    assert bands == ["block"] * len(bands), "each slider shows q(z|x)'s band after starting from an image"
     if kernel:
         wait_kernel_agrees(page, scope)
     page.locator(scope).screenshot(path=str(shots / "sliders_after_from_image.png"))
