@@ -269,10 +269,11 @@ CANVAS_HASH_JS = """c => {
     return h;
 }"""
 
-# Input event -> canvas painted. A key or pointer event starts the clock; the slider's own handler decodes
-# and paints the canvas synchronously; this listener runs after it (bubbling to the document), asks for
-# the next animation frame, and stops the clock just after that frame (a message posted from inside the
-# frame's callback is handled once the frame is painted).
+# Input event -> canvas painted. A key or pointer event starts the clock; this listener sees the slider's
+# input event first (capturing: JupyterLab stops events from bubbling out of a widget), asks for the next
+# animation frame -- the slider's own handler then decodes and paints the canvas synchronously, in the same
+# task -- and stops the clock just after that frame (a message posted from inside the frame's callback is
+# handled once the frame is painted).
 LATENCY_PROBE_JS = """() => {
     if (window.vaekitLatency) return;
     window.vaekitLatency = [];
@@ -289,7 +290,7 @@ LATENCY_PROBE_JS = """() => {
             channel.port1.onmessage = () => window.vaekitLatency.push(performance.now() - t0);
             channel.port2.postMessage(null);
         });
-    });
+    }, true);
 }"""
 
 

@@ -12,6 +12,8 @@ async function render({ model, el }) {
   const d = await loadModelData(model);
   const conditional = d.spec.classes > 0;
   const root = element("div", "vaekit-root");
+  root.dataset.lmSuppressShortcuts = "true"; // arrow keys move our sliders, not JupyterLab's cell selection
+  root.addEventListener("keydown", (e) => e.stopPropagation()); // nor reach the notebook, which takes the focus
   el.appendChild(root);
 
   const chooser = (name, title) => {

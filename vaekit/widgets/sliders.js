@@ -26,6 +26,8 @@ async function render({ model, el }) {
   let z = Float32Array.from(model.get("z"));
   let span = SPAN * model.get("temperature");
   const root = element("div", "vaekit-root");
+  root.dataset.lmSuppressShortcuts = "true"; // arrow keys move our sliders, not JupyterLab's cell selection
+  root.addEventListener("keydown", (e) => e.stopPropagation()); // nor reach the notebook, which takes the focus
   el.appendChild(root);
 
   // -- controls --------------------------------------------------------------
