@@ -131,11 +131,14 @@ def test_any_bytes_give_a_tensor_or_a_data_error(folder, content):
 
 
 def test_read_idx_reads_mnist_as_torchvision_does(mnist):
+    from torchvision.datasets import MNIST
+
     images = read_idx(raw_folder() / "t10k-images-idx3-ubyte")
     labels = read_idx(raw_folder() / "t10k-labels-idx1-ubyte")
+    theirs = MNIST(str(raw_folder().parent.parent), train=False, download=False)
     assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8
-    assert torch.equal(images.reshape(-1, 784).float() / 255, mnist.test_images)
-    assert torch.equal(labels.long(), mnist.test_labels)
+    assert torch.equal(images, theirs.data) and torch.equal(labels.long(), theirs.targets)
+    assert torch.equal(images.reshape(-1, 784), mnist.test_images) and torch.equal(labels.long(), mnist.test_labels)
 
 
 def test_a_missing_or_unreadable_idx_file(tmp_path):

@@ -85,7 +85,7 @@ def test_truncated_file(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"config": json.dumps({"hidden_sizes": [500, -3]})}, "hidden_sizes must be positive"),
+        ({"config": json.dumps({"hidden_sizes": [500, -3]})}, "hidden_sizes must be one or more positive"),
         ({"config": json.dumps({"head": "gauss"})}, "head must be one of"),
         ({"config": "{not json"}, "not valid JSON"),
         ({"history": json.dumps({"epochs": [{"train_total": "big"}]})}, "must be a number"),

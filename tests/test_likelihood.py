@@ -48,7 +48,7 @@ def test_k_equal_1_uses_the_same_code_as_the_loss():
     # reconstruction term, drawn with the same noise.
     model = prior_posterior_model(decoder_bias=None)
     x = torch.rand(5, 784)
-    loss = model.loss(x, torch.Generator().manual_seed(3))
+    loss = model.loss(x, generator=torch.Generator().manual_seed(3))
     bound = importance_weighted_bound(model, x, k=1, seed=3)
     assert bound["per_image"].tolist() == pytest.approx(loss.reconstruction_per_image.tolist(), rel=1e-5)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vaekit import VAE, VAEConfig, build
-from vaekit.errors import CheckpointError
+from vaekit.errors import ConfigError
 from vaekit.model import SIGMA_EPS
 
 
@@ -17,7 +17,7 @@ def tiny_vae(head: str) -> VAE:
     sigma^2 = 4 (sigma = 2, or log sigma^2 = ln 4). The decoder's last layer has
     zero weights, so its logits are its bias (ln 3, 0) whatever the code.
     """
-    model = VAE(VAEConfig(input_size=2, hidden_sizes=(1,), latent_size=1, head=head))
+    model = VAE(VAEConfig(image_shape=(1, 1, 2), input_size=2, hidden_sizes=(1,), latent_size=1, head=head))
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
@@ -114,19 +114,19 @@ def test_sample_and_reconstruct_give_images():
     [{"latent_size": 0}, {"hidden_sizes": (500, -1)}, {"head": "gauss"}, {"activation": "swish"}, {"input_size": 1.5}],
 )
 def test_bad_config_is_a_clear_error(bad):
-    with pytest.raises(CheckpointError, match="invalid VAE configuration"):
+    with pytest.raises(ConfigError, match="invalid VAE configuration"):
         VAEConfig(**bad)
 
 
 def test_config_from_dict_rejects_unknown_keys():
-    with pytest.raises(CheckpointError, match="unknown VAE configuration keys"):
+    with pytest.raises(ConfigError, match="unknown VAE configuration keys"):
         VAEConfig.from_dict({**VAEConfig().to_dict(), "dropout": 0.1})
     assert VAEConfig.from_dict(VAEConfig(head="logvar").to_dict()) == VAEConfig(head="logvar")
 
 
 def test_given_noise_is_used_as_drawn_noise_would_be():
     model, x = build("seed", seed=0), torch.rand(6, 784)
-    drawn = model.loss(x, torch.Generator().manual_seed(3))
+    drawn = model.loss(x, generator=torch.Generator().manual_seed(3))
     eps = torch.randn(6, model.config.latent_size, generator=torch.Generator().manual_seed(3))
     given = model.loss(x, eps=eps)
     assert torch.equal(given.reconstruction_per_image, drawn.reconstruction_per_image)

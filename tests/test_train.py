@@ -4,16 +4,17 @@ import pytest
 import torch
 
 from vaekit import Callback, TrainConfig, Trainer, build, fit
-from vaekit.errors import TrainingError
+from vaekit.data import to_float
+from vaekit.errors import ConfigError, TrainingError
 
 
 def test_reconstruction_falls_within_a_few_dozen_steps(small_mnist):
     model = build("seed", seed=0)
-    batch = small_mnist.train_images[:150]
+    batch = to_float(small_mnist.train_images[:150])
     noise = torch.Generator().manual_seed(0)
-    before = model.loss(batch, noise).reconstruction.item() / 150
+    before = model.loss(batch, generator=noise).reconstruction.item() / 150
     fit(model, small_mnist.train_images, config=TrainConfig(epochs=4, seed=0))  # 40 steps
-    after = model.loss(batch, noise).reconstruction.item() / 150
+    after = model.loss(batch, generator=noise).reconstruction.item() / 150
     assert before > 500  # untrained: about 784 * log 2 plus noise
     assert after < 0.5 * before
 
@@ -61,7 +62,7 @@ def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(sma
 
 def test_bad_settings_are_refused():
     for bad in ({"epochs": -1}, {"batch_size": 0}, {"learning_rate": 0.0}, {"device": "tpu"}, {"grad_clip": -1.0}):
-        with pytest.raises(TrainingError):
+        with pytest.raises(ConfigError):
             TrainConfig(**bad)
     with pytest.raises(TrainingError, match="larger than the 100 training images"):
         Trainer(build("seed"), torch.rand(100, 784), config=TrainConfig(batch_size=150))

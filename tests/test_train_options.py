@@ -5,11 +5,11 @@ import torch
 
 from vaekit import TrainConfig, Trainer, build, fit
 from vaekit.cli import build_parser
-from vaekit.data import BINARIZED_TEST_SEED, binarize
+from vaekit.data import BINARIZED_TEST_SEED, binarize, to_float
 
 
 def test_binarize_is_deterministic_for_a_seed_and_follows_the_intensities(mnist):
-    images = mnist.test_images[:2000]
+    images = to_float(mnist.test_images[:2000])
     a, b, c = binarize(images, 5), binarize(images, 5), binarize(images, 6)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert set(a.unique().tolist()) == {0.0, 1.0}

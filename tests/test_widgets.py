@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 
 import vaekit
 from vaekit import widgets as vw
+from vaekit.data import to_float
 from vaekit.latent import encode_means, kl_per_dimension, principal_directions
 from vaekit.plotting import digit_png, to_uint8
 
@@ -68,7 +69,7 @@ def test_model_data_sends_the_decoder_and_the_test_set(data, trained, small_mnis
 def test_images_as_numpy_uint8_are_the_same_images(trained, small_mnist):
     images = to_uint8(small_mnist.test_images[:50])  # NumPy uint8, 0..255
     data = vw.ModelData(trained, images, small_mnist.test_labels[:50].numpy())
-    assert torch.allclose(data.image_tensor, small_mnist.test_images[:50], atol=0.5 / 255)
+    assert torch.allclose(data.image_tensor, to_float(small_mnist.test_images[:50]), atol=0.5 / 255)
 
 
 @pytest.mark.parametrize("images, labels, message", [
@@ -165,7 +166,7 @@ def test_temperature_narrows_the_sliders_and_clips_the_code(sliders):
 @pytest.mark.parametrize("method", ["linear", "spherical"])
 def test_interpolator_ends_are_the_two_images_reconstructions(data, trained, small_mnist, method):
     path = vw.Interpolator(data, start=3, end=8, method=method)
-    ends = trained.reconstruct(small_mnist.test_images[[3, 8]])
+    ends = trained.reconstruct(to_float(small_mnist.test_images[[3, 8]]))
     frames = path.frames()
     assert frames.shape == (10, 784)
     assert torch.allclose(frames[0], ends[0], atol=1e-5) and torch.allclose(frames[-1], ends[1], atol=1e-5)

@@ -25,8 +25,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from .errors import CheckpointError
+from .data import MNIST_INFO, DataInfo
+from .errors import CheckpointError, VaekitError
 from .model import VAE, VAEConfig
+from .models import from_config
 
 FORMAT = "vaekit"
 FORMAT_VERSION = 1
@@ -40,6 +42,7 @@ PICKLE_SIGNATURES = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x8
 HISTORY_KEYS = {"epochs", "batch_losses"}
 PROGRESS_KEYS = {"epoch", "step", "sums", "train_images"}
 SUMS_KEYS = {"total", "reconstruction", "kl", "images"}
+OPTIONAL_SUMS_KEYS = {"objective"}  # beta * KL + reconstruction; absent in round 1's checkpoints
 # Training-state tensors: Adam's moments per parameter (numbered as in
 # ``model.parameters()``) and the reparameterisation noise generator's state.
 OPTIMIZER_TENSOR = re.compile(r"optimizer\.(\d+)\.(step|exp_avg|exp_avg_sq)")
@@ -67,8 +70,13 @@ def save(
     train_config: dict | None = None,
     progress: dict | None = None,
     state: dict[str, torch.Tensor] | None = None,
+    data_info: DataInfo | None = None,
 ) -> Path:
-    """Write a checkpoint atomically; return its path."""
+    """Write a checkpoint atomically; return its path.
+
+    ``data_info`` (default: the model's own ``data_info``) records what the model was trained on.
+    """
+    data_info = data_info or getattr(model, "data_info", None)
     path = Path(path)
     tensors = {MODEL_PREFIX + name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     for name, tensor in (state or {}).items():
@@ -81,6 +89,8 @@ def save(
         "train_config": json.dumps(train_config or {}),
         "progress": json.dumps(progress or {}),
     }
+    if data_info is not None:
+        metadata["data"] = json.dumps(data_info.to_dict())
     write_atomically(path, safetensors_bytes(tensors, metadata=metadata))
     return path
 
@@ -211,9 +221,9 @@ def _validate_progress(progress: dict, path: Path) -> dict:
         if key in progress and not _is_count(progress[key]):
             problems.append(f"{key} must be an integer >= 0, got {progress[key]!r}")
     sums = progress.get("sums", {})
-    if not isinstance(sums, dict) or set(sums) != SUMS_KEYS:
+    if not isinstance(sums, dict) or not SUMS_KEYS <= set(sums) <= SUMS_KEYS | OPTIONAL_SUMS_KEYS:
         problems.append(f"sums must be an object with the keys {sorted(SUMS_KEYS)}")
-    elif not (all(_is_number(sums[k]) for k in ("total", "reconstruction", "kl")) and _is_count(sums["images"])):
+    elif not (all(_is_number(sums[k]) for k in set(sums) - {"images"}) and _is_count(sums["images"])):
         problems.append(f"sums must hold finite numbers and an image count, got {sums!r}")
     if problems:
         raise CheckpointError(f"{path}: invalid training progress: " + "; ".join(problems[:5]))
@@ -255,9 +265,20 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     tensors, metadata = _read_header(path)
     try:
         config = VAEConfig.from_dict(_json(metadata, "config", path, dict))
-    except CheckpointError as exc:
+        model = from_config(config)
+        data_info = DataInfo.from_dict(_json(metadata, "data", path, dict)) if "data" in metadata else MNIST_INFO
+    except VaekitError as exc:
         raise CheckpointError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
-    model = VAE(config)
+    if math.prod(data_info.image_shape) != config.input_size:
+        raise CheckpointError(
+            f"{path}: its dataset's images are {data_info.image_shape}, but the model takes {config.input_size} pixels"
+        )
+    if config.conditional and len(data_info.class_names) != config.num_classes:
+        raise CheckpointError(
+            f"{path}: the model is conditional on {config.num_classes} classes, its dataset has "
+            f"{len(data_info.class_names)}"
+        )
+    model.data_info = data_info
     expected = model.state_dict()
     weights = {n[len(MODEL_PREFIX):]: t for n, t in tensors.items() if n.startswith(MODEL_PREFIX)}
     problems = []

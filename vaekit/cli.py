@@ -21,11 +21,13 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed
-from .data import load_mnist
+from .data import DATASETS, FOLDER_PREFIX, load_dataset
 from .errors import VaekitError
 from .explore import DEFAULT_PORT, serve
+from .data import MNIST_INFO, class_names, to_float
 from .latent import interpolate
-from .model import HEADS, PRESETS, build
+from .model import ARCHS, HEADS
+from .models import ARCH_DEFAULTS, PRESETS, build
 from .plotting import plot_history, plot_images, plot_pairs, save_fig
 from .pretrained import available, pretrained_path
 from .train import Callback, ProgressBar, TrainConfig, Trainer, evaluate
@@ -66,6 +68,12 @@ def _writable_folder(folder: Path) -> Path:
     except OSError as exc:
         raise VaekitError(f"cannot write to {folder}: {exc.strerror or exc}; choose another folder with --out") from exc
     return folder
+
+
+def _dataset_name(text: str) -> str:
+    if text in DATASETS or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a dataset; choose {', '.join(sorted(DATASETS))} or {FOLDER_PREFIX}PATH")
 
 
 def _model_path(args) -> Path:
@@ -123,10 +131,11 @@ def _stop_after_the_step_on_ctrl_c(trainer: Trainer):
 
 
 def cmd_data(args) -> None:
-    from .data import ensure_mnist
+    from .data import ensure_dataset
 
-    raw = ensure_mnist(args.data)
-    print(f"MNIST verified (SHA-256) in {raw}")
+    for name in args.dataset or ["mnist"]:
+        raw = ensure_dataset(name, args.data)
+        print(f"{name} verified (SHA-256) in {raw}")
 
 
 def cmd_train(args) -> None:
@@ -139,6 +148,8 @@ def cmd_train(args) -> None:
     overrides = {"head": args.head} if args.head else {}
     if args.latent_size:
         overrides["latent_size"] = args.latent_size
+    if args.arch and args.arch != PRESETS[args.preset].arch:
+        overrides.update(arch=args.arch, **ARCH_DEFAULTS[args.arch])
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -149,13 +160,21 @@ def cmd_train(args) -> None:
         checkpoint_every=args.checkpoint_every,
         fast=args.fast,
         binarize=args.binarize,
+        beta=args.beta,
+        kl_warmup=args.kl_warmup,
     )
     with distributed.main_process_first():
-        data = load_mnist(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+        data = load_dataset(args.dataset, args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+    overrides.update(image_shape=list(data.info.image_shape), input_size=data.train_images.shape[1])
+    if args.conditional:
+        overrides["num_classes"] = len(data.info.class_names)
     model = build(args.preset, seed=args.seed, **overrides)
+    model.data_info = data.info
     training_file = out / TRAINING_FILE
     callbacks = ([EpochLog()] + ([ProgressBar(leave=False)] if args.progress else [])) if is_main else []
-    trainer = Trainer(model, data.train_images, data.test_images, config, callbacks, training_file)
+    trainer = Trainer(
+        model, data.train_images, data.test_images, config, callbacks, training_file, data.train_labels, data.test_labels
+    )
     if args.resume and training_file.exists():
         trainer.restore(ckpt.load_checkpoint(training_file, trainer.device))
         say(f"resuming {training_file} at epoch {trainer.epoch}, step {trainer.step}", flush=True)
@@ -166,7 +185,7 @@ def cmd_train(args) -> None:
         with _stop_after_the_step_on_ctrl_c(trainer):
             # Printed under the handler: from this line on, a Ctrl-C saves the state.
             say(
-                f"training {model.config} on {len(data.train_images):,} images for {config.epochs} epochs "
+                f"training {model.config} on {len(data.train_images):,} {data.info.name} images for {config.epochs} epochs "
                 f"(batch {config.batch_size}, {trainer.steps_per_epoch} steps an epoch) on {trainer.device}"
                 + (f" in {processes} processes" if processes > 1 else ""),
                 flush=True,
@@ -189,42 +208,83 @@ def cmd_train(args) -> None:
         ) from None
 
 
+def _class_label(model, text: str | None) -> int | None:
+    """``--label``: a class index or name of the model's dataset (conditional models only)."""
+    names = class_names(model)
+    if text is None:
+        return None
+    if not model.config.conditional:
+        raise VaekitError("--label needs a conditional model (train one with --conditional)")
+    if text.isdigit() and int(text) < len(names) and text not in names:
+        return int(text)
+    folded = [n.lower() for n in names]
+    if text.lower() in folded:
+        return folded.index(text.lower())
+    raise VaekitError(f"--label {text!r} is not a class of this model; choose one of {list(names)} or 0-{len(names) - 1}")
+
+
+def _test_data(model, args):
+    """The test split of the dataset the model was trained on."""
+    name = (model.data_info.name if model.data_info else None) or "mnist"
+    return load_dataset(name, args.data)
+
+
 def cmd_sample(args) -> None:
     model = ckpt.load(_model_path(args))
     generator = torch.Generator().manual_seed(args.seed)
-    images = model.sample(args.n, temperature=args.temperature, generator=generator)
-    fig = plot_images(images, nrow=args.nrow, title=f"{args.n} digits decoded from codes drawn from N(0, I)")
+    label = _class_label(model, args.label)
+    names = class_names(model)
+    if model.config.conditional and label is None:
+        labels = torch.arange(args.n) % len(names)  # every class in turn: a column per class with nrow = classes
+        what = f"{args.n} images, the classes in turn,"
+    else:
+        labels = label
+        what = f"{args.n} images of class {names[label]!r}" if label is not None else f"{args.n} images"
+    images = model.sample(args.n, labels=labels, temperature=args.temperature, generator=generator)
+    fig = plot_images(images, nrow=args.nrow, title=f"{what} decoded from codes drawn from N(0, I)")
     print(f"samples: {save_fig(fig, args.name, args.figures)}")
 
 
 def cmd_reconstruct(args) -> None:
     model = ckpt.load(_model_path(args))
-    originals = load_mnist(args.data).test_images[: args.n]
-    fig = plot_pairs(originals, model.reconstruct(originals), title="test digits (top) and their reconstructions")
+    data = _test_data(model, args)
+    originals, labels = data.test_images[: args.n], data.test_labels[: args.n]
+    y = labels if model.config.conditional else None
+    fig = plot_pairs(originals, model.reconstruct(to_float(originals), y),
+                     title="test images (top) and their reconstructions")
     print(f"reconstructions: {save_fig(fig, args.name, args.figures)}")
 
 
 def cmd_interpolate(args) -> None:
     model = ckpt.load(_model_path(args))
-    test = load_mnist(args.data).test_images
+    data = _test_data(model, args)
+    test = data.test_images
     for index in (args.start, args.end):
         if not 0 <= index < len(test):
             raise VaekitError(f"test image {index} does not exist; choose an index from 0 to {len(test) - 1}")
+    ends = [args.start, args.end]
+    y = data.test_labels[ends] if model.config.conditional else None
     with torch.no_grad():
-        means, _ = model.encode(test[[args.start, args.end]])
+        means, _ = model.encode(to_float(test[ends]), y)
         codes = interpolate(means[0], means[1], args.steps, args.method)
-        images = torch.sigmoid(model.decode(codes))
-    fig = plot_images(images, nrow=args.steps, title=f"{args.method} interpolation: test digit {args.start} to {args.end}")
+        # A conditional model keeps the first image's class along the path: only the style moves.
+        labels = None if y is None else y[:1].expand(args.steps)
+        images = torch.sigmoid(model.decode(codes, labels))
+    info = model.data_info or MNIST_INFO
+    first, last = (info.describe(data.test_labels[i]) for i in ends)
+    title = f"{args.method} interpolation: test image {args.start} ({first}) to {args.end} ({last})"
+    fig = plot_images(images, nrow=args.steps, title=title)
     print(f"interpolation: {save_fig(fig, args.name, args.figures)}")
 
 
 def cmd_evaluate(args) -> None:
     model = ckpt.load(_model_path(args))
-    test = load_mnist(args.data).test_images
-    result = evaluate(model, test, seed=args.seed)
+    data = _test_data(model, args)
+    test = data.test_images
+    result = evaluate(model, test, seed=args.seed, labels=data.test_labels if model.config.conditional else None)
     print(
         f"test negative ELBO: {result['total']:.2f} nats/image "
-        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} images"
+        f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}) on {len(test):,} {data.info.name} images"
     )
 
 
@@ -257,17 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name, func, help):
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
-        p.add_argument("--data", default=None, help="MNIST folder (default: $VAEKIT_DATA or data/)")
+        p.add_argument("--data", default=None, help="data folder (default: $VAEKIT_DATA or data/)")
         return p
 
     def needs_model(p):
         p.add_argument("--checkpoint", default=str(DEFAULT_RUN / MODEL_FILE), help="model file or run folder (default: %(default)s)")
         p.add_argument("--figures", default=None, help="folder for figures (default: figures/)")
 
-    command("data", cmd_data, "fetch MNIST and verify its four files by SHA-256")
+    p = command("data", cmd_data, "fetch a dataset (default: MNIST) and verify its four files by SHA-256")
+    p.add_argument("--dataset", action="append", choices=sorted(DATASETS), help="which (repeat for several)")
 
-    p = command("train", cmd_train, "train a VAE on MNIST")
+    p = command("train", cmd_train, "train a VAE on MNIST, Fashion-MNIST or a folder of your images")
     p.add_argument("--preset", choices=sorted(PRESETS), default="seed", help="the model (default: %(default)s, the exact seed)")
+    p.add_argument(
+        "--dataset", type=_dataset_name, default="mnist",
+        help=f"{', '.join(sorted(DATASETS))} or {FOLDER_PREFIX}PATH (one subfolder of images per class; default: %(default)s)",
+    )
+    p.add_argument("--arch", choices=ARCHS, help="override the architecture: mlp (the seed's) or conv (convolutional)")
+    p.add_argument("--conditional", action="store_true", help="a conditional VAE: the class goes into encoder and decoder")
+    p.add_argument("--beta", type=_positive_float, default=TrainConfig.beta, help="the KL's weight (default: %(default)s, the ELBO)")
+    p.add_argument("--kl-warmup", type=_natural_int, default=TrainConfig.kl_warmup, metavar="EPOCHS",
+                   help="ramp the KL's weight up from 0 over this many epochs (default: %(default)s, none)")
     p.add_argument("--head", choices=HEADS, help="override the coding head: sigma (the seed) or logvar")
     p.add_argument("--latent-size", type=_positive_int, help="override the code size (default: the preset's, 20)")
     p.add_argument("--epochs", type=_natural_int, default=TrainConfig.epochs, help="default: %(default)s")
@@ -295,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_positive_int, default=60, help="how many digits (default: %(default)s, the seed's figure)")
     p.add_argument("--nrow", type=_positive_int, default=10, help="digits per row (default: %(default)s)")
     p.add_argument("--temperature", type=_positive_float, default=1.0, help="scale of the prior's codes (default: %(default)s)")
+    p.add_argument("--label", help="conditional models: the class to draw, by index or name (default: every class in turn)")
     p.add_argument("--seed", type=_natural_int, default=42, help="default: %(default)s")
     p.add_argument("--name", default="samples", help="figure name (default: %(default)s)")
 

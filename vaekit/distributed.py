@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .device import pick_device
 from .errors import TrainingError
 from .model import VAE, VAELoss
 
@@ -68,14 +69,14 @@ class _Loss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> VAELoss:
-        return self.model.loss(x, eps=eps)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None, eps: torch.Tensor) -> VAELoss:
+        return self.model.loss(x, y, eps=eps)
 
 
-def loss_function(model: VAE) -> Callable[[torch.Tensor, torch.Tensor], VAELoss]:
-    """``(images, eps) -> VAELoss`` for training: through DDP under torchrun, else ``model.loss``."""
+def loss_function(model: VAE) -> Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor], VAELoss]:
+    """``(images, labels, eps) -> VAELoss`` for training: through DDP under torchrun, else ``model.loss``."""
     if not dist.is_initialized():
-        return lambda x, eps: model.loss(x, eps=eps)
+        return lambda x, y, eps: model.loss(x, y, eps=eps)
     # Construction broadcasts process 0's weights, so all processes start equal.
     return DistributedDataParallel(_Loss(model))
 
@@ -88,8 +89,6 @@ def start_from_environment(device: str) -> None:
     """
     if "RANK" not in os.environ or dist.is_initialized():
         return
-    from .train import pick_device
-
     kind = pick_device(device).type
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if kind == "mps":

@@ -13,6 +13,10 @@ class DataError(VaekitError):
     """A data file is missing, truncated, altered or not in the expected format."""
 
 
+class ConfigError(VaekitError):
+    """A model or training configuration asks for something impossible."""
+
+
 class CheckpointError(VaekitError):
     """A checkpoint cannot be read, or does not fit the model it is loaded into."""
 

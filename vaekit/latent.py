@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .data import to_float
 from .model import VAE
 
 
@@ -31,51 +32,43 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "l
     return directions * ((1 - t) * n0 + t * n1)
 
 
-def _classes(model: VAE, labels: torch.Tensor | None, start: int, stop: int, device) -> tuple:
-    """The class labels to pass on, for a conditional model (``config.num_classes > 0``) only."""
-    if getattr(model.config, "num_classes", 0) == 0:
-        return ()
-    if labels is None:
-        raise ValueError("a conditional model needs the images' labels")
-    return (labels[start:stop].to(device),)
-
-
 @torch.no_grad()
-def encode_means(model: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
-                 batch_size: int = 1000) -> torch.Tensor:
-    """The mean code of each image: (N, latent_size), on the CPU. ``labels``: for a conditional model."""
-    device = next(model.parameters()).device
-    means = [model.encode(images[i : i + batch_size].to(device), *_classes(model, labels, i, i + batch_size, device))[0]
-             .cpu() for i in range(0, len(images), batch_size)]
+def encode_means(
+    model: VAE, images: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The mean code of each image: (N, latent_size), on the CPU (a conditional model takes ``labels``)."""
+    means = [mean.cpu() for mean, _ in _encoded(model, images, labels, batch_size)]
     return torch.cat(means)
+
+
+def _encoded(model: VAE, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int):
+    """(mean, scale) of each batch of ``images``, encoded on the model's device."""
+    device = next(model.parameters()).device
+    for i in range(0, len(images), batch_size):
+        y = None if labels is None else labels[i : i + batch_size].to(device)
+        yield model.encode(to_float(images[i : i + batch_size].to(device)), y)
 
 
 @torch.no_grad()
 def encode_posteriors(model: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
                       batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """q(z|x) of each image: its mean and standard deviation, (N, latent_size) each, on the CPU."""
-    device = next(model.parameters()).device
-    means, stds = [], []
-    for i in range(0, len(images), batch_size):
-        mean, scale = model.encode(images[i : i + batch_size].to(device), *_classes(model, labels, i, i + batch_size, device))
-        means.append(mean.cpu())
-        stds.append(model.std(scale).cpu())
-    return torch.cat(means), torch.cat(stds)
+    pairs = [(mean.cpu(), model.std(scale).cpu()) for mean, scale in _encoded(model, images, labels, batch_size)]
+    return torch.cat([m for m, _ in pairs]), torch.cat([s for _, s in pairs])
 
 
 @torch.no_grad()
-def kl_per_dimension(model: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
-                     batch_size: int = 1000) -> torch.Tensor:
+def kl_per_dimension(
+    model: VAE, images: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """Average KL of each code dimension over ``images``: (latent_size,), in nats.
 
     A dimension whose KL is near 0 carries no information about the input (its
     code is the prior whatever the image): the decoder learns to ignore it, so
     moving it barely changes the picture.
     """
-    device = next(model.parameters()).device
     total = torch.zeros(model.config.latent_size)
-    for i in range(0, len(images), batch_size):
-        mean, scale = model.encode(images[i : i + batch_size].to(device), *_classes(model, labels, i, i + batch_size, device))
+    for mean, scale in _encoded(model, images, labels, batch_size):
         single = [model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])]
         total += torch.stack(single)
     return total / len(images)
@@ -89,7 +82,7 @@ def _device(model: VAE) -> torch.device:
 def decode_images(model: VAE, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """(N, latent) codes -> (N, pixels) intensities in [0, 1], on the CPU. ``labels``: for a conditional model."""
     device = _device(model)
-    return torch.sigmoid(model.decode(codes.to(device), *_classes(model, labels, 0, len(codes), device))).cpu()
+    return torch.sigmoid(model.decode(codes.to(device), None if labels is None else labels.to(device))).cpu()
 
 
 def principal_directions(codes: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -20,6 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .data import to_float
 from .errors import VaekitError
 from .model import VAE
 
@@ -34,15 +35,15 @@ def _standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def log_importance_weights(
-    model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None
+    model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
 ) -> torch.Tensor:
     """log w = log p(x|z) + log p(z) - log q(z|x) for k codes per image: (k, B).
 
     The codes are drawn exactly as the model's ``reparameterize`` draws them,
     one (B, latent) block of noise per sample, so k = 1 with the same generator
-    uses the same code as ``model.loss``.
+    uses the same code as ``model.loss``. A conditional model takes the classes ``y``.
     """
-    mean, scale = (t.float() for t in model.encode(x))  # (B, L)
+    mean, scale = model.encode(x, y)  # (B, L)
     std = model.std(scale)
     # The seed's sigma head may output a negative sigma: sigma * eps has the
     # same law as |sigma| * eps, so q's density uses |sigma|.
@@ -53,7 +54,8 @@ def log_importance_weights(
         n = min(per_chunk, k - start)
         eps = torch.stack([torch.randn(mean.shape, generator=generator, device=mean.device) for _ in range(n)])  # (n, B, L)
         z = mean + std * eps
-        logits = model.decode(z.reshape(-1, z.shape[-1])).float().reshape(n, len(x), -1)  # (n, B, 784)
+        labels = None if y is None else y.repeat(n)
+        logits = model.decode(z.reshape(-1, z.shape[-1]), labels).reshape(n, len(x), -1)  # (n, B, 784)
         # Bernoulli log p(x|z) = sum_d x_d * l_d - softplus(l_d): the same as the
         # loss's cross-entropy, without materialising x for every sample.
         log_px_given_z = torch.einsum("nbd,bd->nb", logits, x) - F.softplus(logits).sum(dim=-1)
@@ -64,7 +66,12 @@ def log_importance_weights(
 
 @torch.no_grad()
 def importance_weighted_bound(
-    model: VAE, images: torch.Tensor, k: int = 1000, seed: int = 0, batch_size: int | None = None
+    model: VAE,
+    images: torch.Tensor,
+    k: int = 1000,
+    seed: int = 0,
+    batch_size: int | None = None,
+    labels: torch.Tensor | None = None,
 ) -> dict:
     """The importance-weighted upper bound on -log p(x), in nats per image.
 
@@ -82,8 +89,9 @@ def importance_weighted_bound(
     batch_size = batch_size or max(1, min(len(images), SAMPLES_PER_CHUNK // min(k, SAMPLES_PER_CHUNK)))
     bounds = []
     for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(device)
-        log_w = log_importance_weights(model, x, k, generator)  # (k, B)
+        x = to_float(images[start : start + batch_size].to(device))
+        y = None if labels is None else labels[start : start + batch_size].to(device)
+        log_w = log_importance_weights(model, x, k, generator, y)  # (k, B)
         bounds.append(math.log(k) - torch.logsumexp(log_w, dim=0))
     model.train(was_training)
     per_image = torch.cat(bounds).cpu()

@@ -19,6 +19,11 @@ prior gives a plausible new image -- which is what makes a VAE generative.
 The default configuration is the seed of this project: Aurélien Géron's VAE
 from *Hands-On Machine Learning* (1st ed., ch. 15): 784-500-500-20-500-500-784,
 ELU, He initialisation, a "sigma" head, Adam at 1e-3 on batches of 150.
+
+A *conditional* VAE (Sohn et al. 2015) also sees the image's class: the one-hot
+class is appended to the encoder's input and to the code before decoding, so
+that ``sample(n, labels=3)`` draws 3s. Other architectures (``conv.py``) reuse
+everything here but the two networks; ``models.py`` names them and the presets.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CheckpointError
+from .data import to_float
+from .errors import ConfigError
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 INITS = ("he_truncated", "he_normal", "pytorch")
@@ -41,11 +47,16 @@ HEADS = ("sigma", "logvar")
 SIGMA_EPS = 1e-10
 
 
+ARCHS = ("mlp", "conv")  # this file's multilayer perceptron, and conv.py's convolutional VAE
+
+
 @dataclass(frozen=True)
 class VAEConfig:
     """Everything needed to rebuild the network; stored inside each checkpoint."""
 
-    input_size: int = 28 * 28  # one unit per MNIST pixel
+    arch: str = "mlp"
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # channels, height, width
+    input_size: int = 28 * 28  # pixels per image: channels * height * width
     hidden_sizes: tuple[int, ...] = (500, 500)  # encoder layers; the decoder mirrors them
     latent_size: int = 20  # the code z
     activation: str = "elu"
@@ -60,16 +71,32 @@ class VAEConfig:
     #   "logvar": Géron's own later fix, a linear output gamma = log(sigma^2);
     #             exp keeps sigma positive and the loss smooth.
     head: str = "sigma"
+    # 0: an ordinary VAE. k > 0: conditional on one of k classes (a one-hot vector
+    # joins the encoder's input and the code).
+    num_classes: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        if isinstance(self.image_shape, (list, tuple)):
+            object.__setattr__(self, "image_shape", tuple(self.image_shape))
         problems = []
+        if self.arch not in ARCHS:
+            problems.append(f"arch must be one of {list(ARCHS)}, got {self.arch!r}")
+        shape = self.image_shape
+        if not (isinstance(shape, tuple) and len(shape) == 3 and all(_is_positive_int(v) for v in shape)):
+            problems.append(f"image_shape must be three positive integers (channels, height, width), got {shape!r}")
+        elif _is_positive_int(self.input_size) and math.prod(shape) != self.input_size:
+            problems.append(f"input_size {self.input_size} is not channels * height * width of {shape}")
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 0:
+            problems.append(f"num_classes must be an integer >= 0, got {self.num_classes!r}")
+        elif self.num_classes == 1:
+            problems.append("num_classes must be 0 (unconditional) or at least 2")
         for name in ("input_size", "latent_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden_sizes):
-            problems.append(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        if not self.hidden_sizes or not all(_is_positive_int(h) for h in self.hidden_sizes):
+            problems.append(f"hidden_sizes must be one or more positive integers, got {self.hidden_sizes!r}")
         if self.activation not in ACTIVATIONS:
             problems.append(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.init not in INITS:
@@ -77,32 +104,32 @@ class VAEConfig:
         if self.head not in HEADS:
             problems.append(f"head must be one of {list(HEADS)}, got {self.head!r}")
         if problems:
-            raise CheckpointError("invalid VAE configuration: " + "; ".join(problems))
+            raise ConfigError("invalid VAE configuration: " + "; ".join(problems))
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "hidden_sizes": list(self.hidden_sizes)}
+        return {**asdict(self), "hidden_sizes": list(self.hidden_sizes), "image_shape": list(self.image_shape)}
 
     @classmethod
     def from_dict(cls, data: dict) -> VAEConfig:
         """Rebuild from JSON, refusing unknown keys (a typo should not pass silently)."""
         if not isinstance(data, dict):
-            raise CheckpointError(f"VAE configuration must be a JSON object, got {type(data).__name__}")
+            raise ConfigError(f"VAE configuration must be a JSON object, got {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
-            raise CheckpointError(
-                f"unknown VAE configuration keys {sorted(unknown)}; known keys are {sorted(known)}"
-            )
-        if not isinstance(data.get("hidden_sizes", []), (list, tuple)):
-            raise CheckpointError("VAE configuration: hidden_sizes must be a list of integers")
+            raise ConfigError(f"unknown VAE configuration keys {sorted(unknown)}; known keys are {sorted(known)}")
+        for key in ("hidden_sizes", "image_shape"):
+            if not isinstance(data.get(key, []), (list, tuple)):
+                raise ConfigError(f"VAE configuration: {key} must be a list of integers")
         return cls(**data)
 
 
-# Named configurations, so that scripts and notebooks never copy numbers.
-PRESETS = {
-    "seed": VAEConfig(),
-    "logvar": VAEConfig(head="logvar"),
-}
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @dataclass
@@ -164,8 +191,9 @@ class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         self.config = config = config or VAEConfig()
-        hidden = list(config.hidden_sizes)
-        self.encoder = _mlp([config.input_size, *hidden], config.activation, config.init, last_activation=True)
+        self.data_info = None  # what it was trained on (data.DataInfo), kept by checkpoints
+        hidden, classes = list(config.hidden_sizes), config.num_classes
+        self.encoder = _mlp([config.input_size + classes, *hidden], config.activation, config.init, last_activation=True)
         # Two linear heads on the last hidden layer: the code's mean and its spread.
         self.mean_head = nn.Linear(hidden[-1], config.latent_size)
         self.scale_head = nn.Linear(hidden[-1], config.latent_size)
@@ -175,21 +203,37 @@ class VAE(nn.Module):
         # sigmoid(logits) are the pixel intensities, and the loss works on
         # logits directly for numerical stability.
         self.decoder = _mlp(
-            [config.latent_size, *reversed(hidden), config.input_size],
+            [config.latent_size + classes, *reversed(hidden), config.input_size],
             config.activation,
             config.init,
             last_activation=False,
         )
 
+    @property
+    def output_layer(self) -> nn.Module:
+        """The layer that produces the logits."""
+        return self.decoder[-1]
+
+    def with_class(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """(B, n) features -> (B, n + classes) with the one-hot class appended; ``h`` itself if unconditional."""
+        if not self.config.conditional:
+            return h
+        if y is None:
+            raise ConfigError(
+                f"this model is conditional on {self.config.num_classes} classes: pass the class labels (y=...)"
+            )
+        return torch.cat([h, F.one_hot(y.long(), self.config.num_classes).to(h.dtype)], dim=1)
+
     # -- the three steps of a VAE -------------------------------------------
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 784) pixels in [0, 1] -> mean (B, 20) and scale parameter (B, 20).
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 784) pixels in [0, 1] (or uint8 0..255) -> mean (B, 20) and scale parameter (B, 20).
 
         The scale parameter is sigma for the "sigma" head and log(sigma^2) for
         the "logvar" head; ``std`` turns either into a standard deviation.
+        A conditional model also takes the classes ``y`` (B,).
         """
-        h = self.encoder(x)  # (B, 500)
+        h = self.encoder(self.with_class(to_float(x), y))  # (B, 500)
         return self.mean_head(h), self.scale_head(h)
 
     def std(self, scale: torch.Tensor) -> torch.Tensor:
@@ -216,21 +260,21 @@ class VAE(nn.Module):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + self.std(scale) * eps
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 20) codes -> (B, 784) logits; ``torch.sigmoid`` gives the image."""
-        h = self.decoder[:-1](z)  # (B, 500)
-        # Under bfloat16 autocast (--fast) the output layer stays float32: with
-        # bfloat16 logits the test loss ended ~1.8 nats worse after 10 epochs.
-        with torch.autocast(z.device.type, enabled=False):
-            return self.decoder[-1](h.float())
+        return self.decoder(self.with_class(z, y))
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
+    ):
         """Encode, sample a code, decode: returns (logits, mean, scale)."""
-        # Under bfloat16 autocast (--fast) the heads come out in bfloat16; the
-        # noise, the KL's exp/log and its sums keep float32's precision.
-        mean, scale = (t.float() for t in self.encode(x))
+        mean, scale = self.encode(x, y)
         z = self.reparameterize(mean, scale, generator, eps)
-        return self.decode(z), mean, scale
+        return self.decode(z, y), mean, scale
 
     # -- the objective ------------------------------------------------------
 
@@ -247,10 +291,15 @@ class VAE(nn.Module):
         return 0.5 * per_dim.sum(dim=1)
 
     def loss(
-        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> VAELoss:
         """Negative ELBO of a batch with one sampled code per image (noise ``eps``, if given)."""
-        logits, mean, scale = self(x, generator, eps)
+        x = to_float(x)
+        logits, mean, scale = self(x, y, generator, eps)
         # Bernoulli -log p(x|z): the seed's sigmoid cross-entropy, summed over pixels.
         reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
         return VAELoss(reconstruction, self.kl_divergence(mean, scale))
@@ -259,35 +308,24 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+        self,
+        n: int,
+        labels: torch.Tensor | int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Decode n codes drawn from the prior N(0, temperature^2 I): (n, 784) in [0, 1]."""
+        """Decode n codes drawn from the prior N(0, temperature^2 I): (n, 784) in [0, 1].
+
+        A conditional model draws the class ``labels`` (one class for all, or (n,) of them).
+        """
         device = next(self.parameters()).device
         z = temperature * torch.randn(n, self.config.latent_size, generator=generator, device=device)
-        return torch.sigmoid(self.decode(z))
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
+        return torch.sigmoid(self.decode(z, labels))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode each image's mean code (no sampling): (B, 784) in [0, 1]."""
-        mean, _ = self.encode(x)
-        return torch.sigmoid(self.decode(mean))
-
-
-def build(preset_or_config: str | VAEConfig = "seed", seed: int | None = None, **overrides) -> VAE:
-    """A fresh VAE from a preset name or a config, optionally seeded and overridden.
-
-    ``build("seed", head="logvar")`` is the seed architecture with the log-variance head.
-    """
-    if isinstance(preset_or_config, str):
-        if preset_or_config not in PRESETS:
-            raise CheckpointError(f"unknown preset {preset_or_config!r}; choose one of {sorted(PRESETS)}")
-        config = PRESETS[preset_or_config]
-    else:
-        config = preset_or_config
-    if overrides:
-        config = VAEConfig.from_dict({**config.to_dict(), **overrides})
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return VAE(config)
-    return VAE(config)
+        mean, _ = self.encode(x, y)
+        return torch.sigmoid(self.decode(mean, y))

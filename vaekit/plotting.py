@@ -17,16 +17,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image as PILImage
 
+from .data import to_float
+
 SIDE = 28  # MNIST images are 28 x 28
 DIGIT_SCALE = 8  # 28 px digits are shown 224 px wide, each pixel a crisp square
 FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
-    """(N, 784) or (N, 28, 28) intensities in [0, 1] -> one (H, W) float array."""
+    """(N, 784) or (N, 28, 28) intensities in [0, 1] (or uint8 0..255) -> one (H, W) float array."""
     from torchvision.utils import make_grid  # here, not at import: torchvision adds seconds to every CLI start
 
-    images = images.detach().cpu().float().reshape(-1, 1, SIDE, SIDE)
+    images = to_float(images.detach().cpu()).reshape(-1, 1, SIDE, SIDE)
     grid = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
     return grid[0].numpy()
 
@@ -143,9 +145,11 @@ def plot_histories(histories: dict[str, dict]) -> Figure:
 
 
 def to_uint8(pixels: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Intensities in [0, 1] -> uint8 in 0..255, rounded."""
+    """Intensities in [0, 1] -> uint8 in 0..255, rounded (uint8 images pass as they are)."""
     if isinstance(pixels, torch.Tensor):
         pixels = pixels.detach().cpu().numpy()
+    if pixels.dtype == np.uint8:
+        return pixels
     return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed
-from .data import BINARIZED_TEST_SEED, binarize, shuffled_batches
-from .errors import CheckpointError, TrainingError
+from . import distributed, precision
+from .data import BINARIZED_TEST_SEED, binarize, shuffled_batches, to_float
+from .device import pick_device
+from .errors import CheckpointError, ConfigError, TrainingError
 from .model import VAE
 
 EVAL_BATCH_SIZE = 1000
@@ -44,43 +45,43 @@ class TrainConfig:
     # batch's pixels are re-drawn as 0/1 with probability = intensity, and the
     # test set is binarized once with a fixed seed (data.BINARIZED_TEST_SEED).
     binarize: bool = False
+    # The KL's weight in the objective: 1 is the ELBO; beta > 1 is Higgins et
+    # al.'s beta-VAE (2017), trading reconstruction for a simpler code.
+    beta: float = 1.0
+    # KL warm-up (Bowman et al. 2016; Sønderby et al. 2016): the KL's weight
+    # rises linearly from 0 to beta over this many epochs; 0 = no warm-up.
+    kl_warmup: int = 0
 
     def __post_init__(self):
         checks = [
             ("epochs", self.epochs, 0),
             ("batch_size", self.batch_size, 1),
+            ("kl_warmup", self.kl_warmup, 0),
         ]
         for name, value, least in checks:
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise TrainingError(f"{name} must be an integer >= {least}, got {value!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise TrainingError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
-        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
-            raise TrainingError(f"grad_clip must be a positive number, got {self.grad_clip!r}")
+                raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+        for name in ("learning_rate", "beta") + (("grad_clip",) if self.grad_clip is not None else ()):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
         if self.checkpoint_every is not None and (not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1):
-            raise TrainingError(f"checkpoint_every must be a positive number of steps, got {self.checkpoint_every!r}")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise TrainingError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+            raise ConfigError(f"checkpoint_every must be a positive number of steps, got {self.checkpoint_every!r}")
+        if not isinstance(self.device, str) or (
+            self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:")
+        ):
+            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+
+    def kl_weight(self, epochs_done: float) -> float:
+        """The KL's weight after ``epochs_done`` epochs (fractional): beta, ramped up during the warm-up."""
+        if self.kl_warmup == 0:
+            return self.beta
+        return self.beta * min(1.0, epochs_done / self.kl_warmup)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """CUDA if present, then Apple's MPS, else the CPU; or exactly the device asked for."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError("--device mps was asked for, but this PyTorch has no MPS backend; use --device cpu or auto")
-    return torch.device(name)
 
 
 class Callback:
@@ -98,10 +99,17 @@ class Callback:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, images: torch.Tensor, seed: int = 0, batch_size: int = EVAL_BATCH_SIZE) -> dict:
+def evaluate(
+    model: VAE,
+    images: torch.Tensor,
+    seed: int = 0,
+    batch_size: int = EVAL_BATCH_SIZE,
+    labels: torch.Tensor | None = None,
+) -> dict:
     """Negative ELBO on ``images`` in nats per image, with one code sampled per image.
 
     The noise is seeded, so the same model and images give the same number.
+    A conditional model needs the images' ``labels``.
     """
     was_training = model.training
     model.eval()
@@ -109,7 +117,9 @@ def evaluate(model: VAE, images: torch.Tensor, seed: int = 0, batch_size: int = 
     generator = torch.Generator(device=device).manual_seed(seed)
     reconstruction = kl = 0.0
     for start in range(0, len(images), batch_size):
-        loss = model.loss(images[start : start + batch_size].to(device), generator)
+        x = to_float(images[start : start + batch_size].to(device))
+        y = None if labels is None else labels[start : start + batch_size].to(device)
+        loss = model.loss(x, y, generator)
         reconstruction += loss.reconstruction.item()
         kl += loss.kl.item()
     model.train(was_training)
@@ -134,18 +144,27 @@ class Trainer:
         config: TrainConfig | None = None,
         callbacks: list[Callback] | tuple = (),
         checkpoint_path: str | Path | None = None,
+        train_labels: torch.Tensor | None = None,
+        test_labels: torch.Tensor | None = None,
     ):
         self.config = config = config or TrainConfig()
         if len(train_images) < config.batch_size:
             raise TrainingError(
                 f"batch size {config.batch_size} is larger than the {len(train_images)} training images"
             )
+        if model.config.conditional and (train_labels is None or (test_images is not None and test_labels is None)):
+            raise TrainingError("a conditional model trains on labelled images: pass train_labels (and test_labels)")
         self.device = pick_device(config.device)
         self.model = model.to(self.device)
+        # Images stay as they come (uint8 in 0..255 from vaekit.data: a quarter of float32's
+        # memory); each batch is turned into floats in [0, 1] when it is used.
         self.train_images = train_images.to(self.device)
         self.test_images = None if test_images is None else test_images.to(self.device)
         if config.binarize and self.test_images is not None:
-            self.test_images = binarize(self.test_images, BINARIZED_TEST_SEED)
+            self.test_images = binarize(to_float(self.test_images), BINARIZED_TEST_SEED)
+        conditional = model.config.conditional
+        self.train_labels = train_labels.to(self.device) if conditional else None
+        self.test_labels = test_labels.to(self.device) if conditional and test_labels is not None else None
         self.callbacks = list(callbacks)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         # The fused kernel updates all parameters in one pass over memory; the
@@ -157,12 +176,16 @@ class Trainer:
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.epoch = 0  # the epoch in progress (or the next one)
         self.step = 0  # steps done in that epoch
-        self._sums = {"total": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0}
+        self._sums = self._zero_sums()
         self.stop_requested = False
 
     @property
     def steps_per_epoch(self) -> int:
         return len(self.train_images) // self.config.batch_size
+
+    @staticmethod
+    def _zero_sums() -> dict:
+        return {"total": 0.0, "reconstruction": 0.0, "kl": 0.0, "objective": 0.0, "images": 0}
 
     # -- the loop -----------------------------------------------------------
 
@@ -175,28 +198,34 @@ class Trainer:
             batches = shuffled_batches(len(self.train_images), self.config.batch_size, _epoch_generator(self.config.seed, self.epoch))
             start = time.perf_counter()
             while self.step < len(batches) and not self.stop_requested:
-                batch = self.train_images[batches[self.step].to(self.device)]
+                rows = batches[self.step].to(self.device)
+                batch = to_float(self.train_images[rows])
+                labels = None if self.train_labels is None else self.train_labels[rows]
                 if self.config.binarize:
                     # The noise generator draws the pixels too, so a resumed run
                     # sees the same binary images.
                     batch = binarize(batch, self.noise)
-                self._train_step(batch)
+                self._train_step(batch, labels)
                 every = self.config.checkpoint_every
                 if every and self.checkpoint_path and self.step % every == 0 and self.step < len(batches):
                     self.save_checkpoint()
             if self.step == len(batches):
-                self._end_epoch(batch, time.perf_counter() - start)
+                self._end_epoch(batch, labels, time.perf_counter() - start)
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
 
-    def _train_step(self, batch: torch.Tensor) -> None:
+    def _train_step(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         # Under torchrun each process takes its rows of the batch and of the
         # batch's noise, drawn whole so that N processes compute what one does.
         eps = torch.randn(len(batch), self.model.config.latent_size, generator=self.noise, device=self.device)
         rows = distributed.my_rows(len(batch))
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.fast):
-            loss = self._loss(batch[rows], eps[rows])
+        with precision.autocast(self.model, self.device, self.config.fast):
+            loss = self._loss(batch[rows], None if labels is None else labels[rows], eps[rows])
+        # The objective weighs the KL by beta (ramped up during a warm-up); the
+        # history also keeps the true negative ELBO, comparable between runs.
+        weight = self.config.kl_weight(self.epoch + self.step / self.steps_per_epoch)
+        objective = loss.total if weight == 1.0 else loss.reconstruction + weight * loss.kl
         # One read of the device per step, summed over the processes under torchrun.
         sums = distributed.sum_over_processes(torch.stack([loss.total, loss.reconstruction, loss.kl]).detach())
         value, reconstruction, kl = sums.tolist()
@@ -208,7 +237,7 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         # DDP averages gradients over the processes; the loss is a sum over the batch.
-        (loss.total * distributed.world_size()).backward()
+        (objective * distributed.world_size()).backward()
         if self.config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -216,6 +245,7 @@ class Trainer:
         self._sums["total"] += value
         self._sums["reconstruction"] += reconstruction
         self._sums["kl"] += kl
+        self._sums["objective"] += reconstruction + weight * kl
         self._sums["images"] += n
         self.step += 1
         self.history["batch_losses"].append(value / n)
@@ -227,30 +257,33 @@ class Trainer:
             return f"the last good checkpoint {self.checkpoint_path} is kept"
         return "no checkpoint was written"
 
-    def _end_epoch(self, last_batch: torch.Tensor, seconds: float) -> None:
+    def _end_epoch(self, last_batch: torch.Tensor, last_labels: torch.Tensor | None, seconds: float) -> None:
         # The seed's printed line: the loss of the epoch's last batch, summed
         # over its images, computed after the last update with fresh noise.
         with torch.no_grad():
-            last = self.model.loss(last_batch, self.noise)
+            last = self.model.loss(last_batch, last_labels, self.noise)
         n = self._sums["images"]
         record = {
             "epoch": self.epoch,
             "train_total": self._sums["total"] / n,
             "train_reconstruction": self._sums["reconstruction"] / n,
             "train_kl": self._sums["kl"] / n,
+            # What was minimised: reconstruction + beta * KL (= train_total when beta is 1).
+            "train_objective": self._sums["objective"] / n,
+            "beta": self.config.kl_weight(self.epoch + 1),
             "last_batch_total": last.total.item(),
             "last_batch_reconstruction": last.reconstruction.item(),
             "last_batch_kl": last.kl.item(),
             "seconds": seconds,
         }
         if self.test_images is not None:
-            test = evaluate(self.model, self.test_images)
+            test = evaluate(self.model, self.test_images, labels=self.test_labels)
             self.model.train()
             record.update({f"test_{k}": v for k, v in test.items()})
         self.history["epochs"].append(record)
         self.epoch += 1
         self.step = 0
-        self._sums = {"total": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0}
+        self._sums = self._zero_sums()
         if self.checkpoint_path is not None:
             self.save_checkpoint()
         for cb in self.callbacks:
@@ -276,7 +309,7 @@ class Trainer:
             for key, tensor in moments.items():
                 state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
         progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images)}
-        return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state)
+        return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state, self.model.data_info)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
         """Continue from a training checkpoint written by ``save_checkpoint``."""
@@ -291,9 +324,9 @@ class Trainer:
             raise CheckpointError(f"{where}: unknown train_config keys {sorted(unknown)} (written by a newer vaekit?)")
         try:
             saved = TrainConfig.from_dict(checkpoint.train_config)
-        except TrainingError as exc:
+        except ConfigError as exc:
             raise CheckpointError(f"{where}: invalid train_config: {exc}") from None
-        for name in ("batch_size", "learning_rate", "seed"):
+        for name in ("batch_size", "learning_rate", "seed", "beta", "kl_warmup"):
             if getattr(saved, name) != getattr(self.config, name):
                 raise CheckpointError(
                     f"cannot resume: the checkpoint was trained with {name}={getattr(saved, name)!r}, "
@@ -333,7 +366,7 @@ class Trainer:
         self.noise.set_state(checkpoint.state["rng.noise"])
         self.history = checkpoint.history
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
-        self._sums = dict(progress["sums"])
+        self._sums = {**self._zero_sums(), "objective": progress["sums"]["total"], **progress["sums"]}
 
 
 def fit(
@@ -344,14 +377,18 @@ def fit(
     callbacks: list[Callback] | tuple = (),
     checkpoint_path: str | Path | None = None,
     resume: bool = False,
+    train_labels: torch.Tensor | None = None,
+    test_labels: torch.Tensor | None = None,
 ) -> dict:
     """Train ``model`` and return its history.
 
     With ``checkpoint_path``, a training checkpoint is written after every
     epoch (and every ``config.checkpoint_every`` steps); with ``resume=True``
-    and an existing checkpoint there, training continues from it.
+    and an existing checkpoint there, training continues from it. Images may
+    be uint8 (0..255, as ``vaekit.data`` holds them) or floats in [0, 1]; a
+    conditional model also needs their labels.
     """
-    trainer = Trainer(model, train_images, test_images, config, callbacks, checkpoint_path)
+    trainer = Trainer(model, train_images, test_images, config, callbacks, checkpoint_path, train_labels, test_labels)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         trainer.restore(ckpt.load_checkpoint(checkpoint_path, trainer.device))
     return trainer.fit()

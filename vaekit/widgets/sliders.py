@@ -49,7 +49,7 @@ class LatentSliders(anywidget.AnyWidget):
 
     def __init__(self, data: ModelData, seed: int = 0):
         model = data.model
-        kl = kl_per_dimension(model, data.image_tensor, data.label_tensor)  # (latent,) nats per image
+        kl = kl_per_dimension(model, data.image_tensor, labels=data.label_tensor)  # (latent,) nats per image
         # Most informative first, ties broken by dimension number so the order is reproducible.
         dimensions = sorted(range(len(kl)), key=lambda d: (-float(kl[d]), d))
         super().__init__(data=data, z=[0.0] * len(kl), dimensions=dimensions, kl=[float(k) for k in kl])
