@@ -40,3 +40,11 @@ def test_the_explorer_notebook_ships_and_shows_both_widgets():
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     assert "latent_sliders(" in code and "interpolator(" in code
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_the_explorer_loads_test_images_only():
+    """explorer.ipynb asks for no training images (train_limit=0): none are read, the test set is whole."""
+    import vaekit
+
+    data = vaekit.load_mnist(train_limit=0, test_limit=10)
+    assert data.train_images.shape == (0, 784) and data.test_images.shape == (10, 784)

@@ -302,7 +302,8 @@ def cmd_export_html(args) -> None:
                               f"model's name ({', '.join(available())})")
         path = pretrained_path(args.checkpoint)
     model = ckpt.load(path / MODEL_FILE if path.is_dir() else path)
-    data = load_mnist(args.data, train_limit=0, test_limit=args.images)
+    name = (model.data_info.name if model.data_info else None) or "mnist"  # the model's own dataset
+    data = load_dataset(name, args.data, train_limit=0, test_limit=args.images)
     out = export_html(args.out, model, data.test_images, data.test_labels, max_images=args.images)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no server needed")
 
