@@ -96,7 +96,9 @@ def in_voila(browser, scratch: Path, env: dict, n: int) -> list[float]:
 
 def in_exported_page(browser, scratch: Path, n: int) -> dict:
     out = scratch / "explorer.html"
-    subprocess.run([sys.executable, "-m", "vaekit", "export-html", str(out)], check=True, capture_output=True)
+    made = subprocess.run([sys.executable, "-m", "vaekit", "export-html", str(out)], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"export-html failed:\n{made.stderr[-2000:]}")
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     requests: list[str] = []
 

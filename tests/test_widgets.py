@@ -203,33 +203,32 @@ def test_latent_map_scatters_each_class_and_decodes_a_grid(trained, small_mnist)
     assert _pixels(view.image.value).ndim == 3
 
 
-def test_live_loss_plot_redraws_after_each_epoch(small_mnist):
-    live = vw.LiveLossPlot(min_interval_s=1e9)  # only the epoch ends and the start/end redraw
-
-    class Spy(vaekit.Callback):
-        seen = []
-
-        def on_train_begin(self, trainer):
-            self.seen.append(live.widget.value)
-
-        def on_epoch_end(self, trainer, record):
-            self.seen.append(live.widget.value)
-
+def test_live_loss_plot_streams_each_point_once(small_mnist):
+    live = vw.LiveLossPlot(min_interval_s=1e9)  # only the start, the epoch ends and the end send
+    sent = []
+    live.widget.send = lambda content, buffers=None: sent.append(content)  # what would go to the browser
     model = vaekit.build("seed", seed=0)
-    vaekit.fit(model, small_mnist.train_images[:600], small_mnist.test_images[:300],
-               vaekit.TrainConfig(epochs=2, device="cpu"), callbacks=[live, Spy()])
-    assert len(Spy.seen) == 3 and len(set(Spy.seen)) == 3  # a new picture after each epoch
-    assert all(bytes(png).startswith(b"\x89PNG") for png in Spy.seen)
-    assert live.redraws == 4  # begin, two epochs, end
+    history = vaekit.fit(model, small_mnist.train_images[:600], small_mnist.test_images[:300],
+                         vaekit.TrainConfig(epochs=2, device="cpu"), callbacks=[live])
+    assert live.updates == 4  # begin, two epochs, end
+    steps = [v for message in sent for v in message.get("steps", [])]
+    epochs = [e for message in sent for e in message.get("epochs", [])]
+    assert steps == history["batch_losses"]  # every step once, in order
+    assert [e["epoch"] for e in epochs] == [1, 2] and epochs[-1]["test_total"] == history["epochs"][-1]["test_total"]
+    assert live.widget.history == {"steps": steps, "epochs": epochs}  # synced once, at the end
 
 
-def test_live_loss_plot_throttles_redraws_within_an_epoch():
+def test_live_loss_plot_sends_only_what_is_new_within_an_epoch():
     now = [0.0]
     live = vw.LiveLossPlot(min_interval_s=1.0, clock=lambda: now[0])
+    sent = []
+    live.widget.send = lambda content, buffers=None: sent.append(content)
     live.history = {"epochs": [], "batch_losses": [200.0]}
-    live.redraw()
+    live.update()
     for step in range(50):  # 50 steps, 0.1 s apart: 5 s of training
         now[0] += 0.1
         live.history["batch_losses"].append(200.0 - step)
         live.on_batch_end(None, 200.0 - step)
-    assert 1 + 4 <= live.redraws <= 1 + 5
+    assert 1 + 4 <= live.updates <= 1 + 5
+    live.update()  # the rest, as the epoch's end sends it
+    assert sum(len(m["steps"]) for m in sent) == 51 and max(len(m["steps"]) for m in sent) <= 11
