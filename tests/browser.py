@@ -258,3 +258,54 @@ def artifact_dir(test_name: str) -> Path:
     folder = ARTIFACTS / test_name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# -- what the browser-side widgets paint ------------------------------------------------------
+
+# A hash of a canvas's pixels (red channel: the digits are grey): changes when the picture changes.
+CANVAS_HASH_JS = """c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i += 4) h = (Math.imul(h, 31) + d[i]) | 0;
+    return h;
+}"""
+
+# Input event -> canvas painted. A key or pointer event starts the clock; this listener sees the slider's
+# input event first (capturing: JupyterLab stops events from bubbling out of a widget), asks for the next
+# animation frame -- the slider's own handler then decodes and paints the canvas synchronously, in the same
+# task -- and stops the clock just after that frame (a message posted from inside the frame's callback is
+# handled once the frame is painted).
+LATENCY_PROBE_JS = """() => {
+    if (window.vaekitLatency) return;
+    window.vaekitLatency = [];
+    let started = null;
+    const start = e => { started = e.timeStamp; };
+    document.addEventListener('keydown', start, true);
+    document.addEventListener('pointermove', start, true);
+    document.addEventListener('input', e => {
+        if (started === null || !e.target.closest('.vaekit-latent-slider')) return;
+        const t0 = started;
+        started = null;
+        requestAnimationFrame(() => {
+            const channel = new MessageChannel();
+            channel.port1.onmessage = () => window.vaekitLatency.push(performance.now() - t0);
+            channel.port2.postMessage(null);
+        });
+    }, true);
+}"""
+
+
+def canvas_hash(page, selector: str) -> int:
+    return page.eval_on_selector(selector, CANVAS_HASH_JS)
+
+
+def slider_keys(page, scope: str, position: int, key: str, presses: int) -> list[float]:
+    """Press ``key`` on the latent slider at ``position`` ``presses`` times, each once the last one's frame
+    was painted; returns each press's latency, input event to canvas painted (ms)."""
+    page.evaluate(LATENCY_PROBE_JS)
+    page.evaluate("() => { window.vaekitLatency.length = 0; }")
+    page.locator(f"{scope} .vaekit-latent-slider input").nth(position).focus()
+    for done in range(1, presses + 1):
+        page.keyboard.press(key)
+        page.wait_for_function("n => window.vaekitLatency.length >= n", arg=done, timeout=10_000)
+    return page.evaluate("() => [...window.vaekitLatency]")

@@ -121,3 +121,9 @@ def test_no_process_shows_the_token_in_the_process_list(tmp_path, server):
             assert f"/lab?token={quote(running.token, safe='')}" in running.log.read_text()
     finally:
         running.stop()
+def test_the_explorer_loads_test_images_only():
+    """explorer.ipynb asks for no training images (train_limit=0): none are read, the test set is whole."""
+    import vaekit
+
+    data = vaekit.load_mnist(train_limit=0, test_limit=10)
+    assert data.train_images.shape == (0, 784) and data.test_images.shape == (10, 784)

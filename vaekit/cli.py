@@ -577,6 +577,18 @@ def cmd_lab(args) -> None:
     lab(port=args.port, root=args.root, token_file=args.token_file)
 
 
+def cmd_export_html(args) -> None:
+    from .checkpoint import load
+    from .data import load_dataset
+    from .export import export_html  # here, not at import: anywidget and the widgets are not needed to train
+
+    model = load(resolve_checkpoint(args.checkpoint or "seed"))
+    name = (model.data_info.name if model.data_info else None) or "mnist"  # the model's own dataset
+    data = load_dataset(name, args.data, train_limit=0, test_limit=args.images)
+    out = export_html(args.out, model, data.test_images, data.test_labels, max_images=args.images)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no server needed")
+
+
 # -- the parser ---------------------------------------------------------------
 
 
@@ -759,6 +771,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_int_between(1, 65535), default=8888, help="default: %(default)s")
     p.add_argument("--root", default="notebooks", help="the folder Lab shows (default: %(default)s)")
     p.add_argument("--token-file", default=None, help=token_help)
+
+    p = command("export-html", cmd_export_html, "write the sliders and the interpolator as one self-contained web page")
+    p.add_argument("out", help="the page to write, e.g. explorer.html")
+    p.add_argument("--checkpoint", default=None, help="model file, run folder or shipped model's name (default: seed)")
+    p.add_argument("--images", type=_int_between(1, 10_000), default=1000, help="test images in the page (default: %(default)s)")
     return parser
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from PIL import Image as PILImage
 
 from . import checks
 from .data import to_float
@@ -22,6 +23,7 @@ from .errors import VaekitError
 from .runs import MAX_IMAGES, MAX_ROW
 
 SIDE = 28  # MNIST images are 28 x 28
+DIGIT_SCALE = 8  # 28 px digits are shown 224 px wide, each pixel a crisp square
 FIGURES = Path(os.environ.get("VAEKIT_FIGURES", "figures"))
 
 
@@ -184,3 +186,42 @@ def plot_traversal(decoded: torch.Tensor, dimensions: list[int], kl: torch.Tenso
     fig.subplots_adjust(left=1.3 / (0.6 * columns + 1.4), right=0.98, top=1 - 0.35 / fig.get_figheight(),
                         bottom=0.3 / fig.get_figheight(), hspace=0.05)
     return fig
+
+
+# -- PNG bytes (for widgets and web pages) -------------------------------------
+
+
+def to_uint8(pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Intensities in [0, 1] -> uint8 in 0..255, rounded (uint8 images pass as they are)."""
+    if isinstance(pixels, torch.Tensor):
+        pixels = pixels.detach().cpu().numpy()
+    if pixels.dtype == np.uint8:
+        return pixels
+    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def png_bytes(gray: np.ndarray, scale: int = 1) -> bytes:
+    """A 2-D uint8 array -> PNG bytes, upscaled ``scale`` times with nearest neighbours.
+
+    compress_level=1: these PNGs go over a local socket, where encoding time
+    matters more than a few hundred bytes (level 6 is about twice as slow).
+    """
+    image = PILImage.fromarray(gray, mode="L")
+    if scale != 1:
+        image = image.resize((gray.shape[1] * scale, gray.shape[0] * scale), PILImage.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def digit_png(pixels: np.ndarray | torch.Tensor, scale: int = DIGIT_SCALE) -> bytes:
+    """One digit, (784,) or (28, 28) intensities in [0, 1] -> PNG bytes, white on black like MNIST."""
+    return png_bytes(to_uint8(pixels).reshape(SIDE, SIDE), scale)
+
+
+def strip_png(images: torch.Tensor, scale: int = 3) -> bytes:
+    """Digits side by side (N, 784), white gaps between them -> PNG bytes."""
+    return png_bytes(to_uint8(image_grid(images, nrow=len(images))), scale)
+
+
+BLANK_DIGIT_PNG = digit_png(np.zeros(SIDE * SIDE))
