@@ -45,7 +45,7 @@ import vaekit  # noqa: E402, I001
 import torch  # noqa: E402
 
 import benchlib  # noqa: E402
-from vaekit.data import data_root  # noqa: E402
+from vaekit.data import data_root, to_float  # noqa: E402
 
 BATCH = 150
 MATMUL_SIZES = (1024, 2048)
@@ -136,7 +136,7 @@ class Floor:
     """Nothing but forward, backward and Adam on batches made beforehand."""
 
     def __init__(self, images: torch.Tensor, fused: bool):
-        self.batches = [b.contiguous() for b in images.split(BATCH)]
+        self.batches = [to_float(b).contiguous() for b in images.split(BATCH)]
         self.model = vaekit.build("seed", seed=0)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, fused=fused)
 
