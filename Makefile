@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 data: install
-	$(PY) -m vaekit data
+	$(PY) -m vaekit data --dataset mnist --dataset fashion-mnist
 
 # Trains the seed VAE (10 epochs by default, a few minutes on 2 cores;
 # `make demo EPOCHS=50` is the seed's full schedule) and writes the figures.

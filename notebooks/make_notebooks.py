@@ -262,11 +262,12 @@ display(fig)
 ## Reconstructions next to originals
 
 Encode each test digit to the mean of its code and decode that mean. What survives the 20-number
-bottleneck is the digit's shape; fine details blur.
+bottleneck is the digit's shape; fine details blur. (vaekit keeps images as bytes, 0 to 255; the model
+works on intensities in [0, 1], hence the division.)
 """),
     code("""
 data = vaekit.load_mnist(DATA, test_limit=1000 if QUICK else None)
-originals = data.test_images[:12]
+originals = data.test_images[:12] / 255
 fig = plot_pairs(originals, model.reconstruct(originals), title="test digits (top) and their reconstructions")
 save_fig(fig, "pretrained_reconstructions", FIGURES)
 display(fig)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .data import to_float
 from .errors import ConfigError
 from .model import ACTIVATIONS, VAE, VAEConfig
 
@@ -65,6 +66,6 @@ class ConvVAE(VAE):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C * 784) pixels in [0, 1] -> mean and scale parameter, (B, z) each."""
-        h = self.encoder(x.reshape(-1, *self.config.image_shape))  # (B, 3136)
+        h = self.encoder(to_float(x).reshape(-1, *self.config.image_shape))  # (B, 3136)
         h = self.with_class(h, y)
         return self.mean_head(h), self.scale_head(h)

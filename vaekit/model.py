@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import to_float
 from .errors import ConfigError
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
@@ -226,13 +227,13 @@ class VAE(nn.Module):
     # -- the three steps of a VAE -------------------------------------------
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 784) pixels in [0, 1] -> mean (B, 20) and scale parameter (B, 20).
+        """(B, 784) pixels in [0, 1] (or uint8 0..255) -> mean (B, 20) and scale parameter (B, 20).
 
         The scale parameter is sigma for the "sigma" head and log(sigma^2) for
         the "logvar" head; ``std`` turns either into a standard deviation.
         A conditional model also takes the classes ``y`` (B,).
         """
-        h = self.encoder(self.with_class(x, y))  # (B, 500)
+        h = self.encoder(self.with_class(to_float(x), y))  # (B, 500)
         return self.mean_head(h), self.scale_head(h)
 
     def std(self, scale: torch.Tensor) -> torch.Tensor:
@@ -297,6 +298,7 @@ class VAE(nn.Module):
         eps: torch.Tensor | None = None,
     ) -> VAELoss:
         """Negative ELBO of a batch with one sampled code per image (noise ``eps``, if given)."""
+        x = to_float(x)
         logits, mean, scale = self(x, y, generator, eps)
         # Bernoulli -log p(x|z): the seed's sigmoid cross-entropy, summed over pixels.
         reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
