@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["01_train.ipynb", "02_generate.ipynb", "03_latent_sliders.ipynb", "04_interpolation.ipynb"]
+NAMES = ["01_train.ipynb", "02_generate.ipynb", "03_latent_sliders.ipynb", "04_interpolation.ipynb", "05_beta_lab.ipynb"]
 MAX_CODE_LINES = 15
 
 
