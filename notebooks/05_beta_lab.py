@@ -25,6 +25,7 @@
 
 # %%
 # %matplotlib inline
+import itertools
 import os
 from pathlib import Path
 
@@ -81,7 +82,7 @@ else:
 # %%
 fig = plot_rate_distortion(results["sweep"])
 save_fig(fig, "beta_rate_distortion", FIGURES)
-fig
+display(fig)
 
 # %% [markdown]
 # ## What each β draws
@@ -93,7 +94,7 @@ fig
 rows = {f"β = {run['beta']:g}": betalab.decode_samples(run["samples"]) for run in results["sweep"]}
 fig = plot_rows(rows, title="prior samples of each β's model")
 save_fig(fig, "beta_samples", FIGURES)
-fig
+display(fig)
 
 # %% [markdown]
 # ## The sigma head, with and without KL warm-up
@@ -111,7 +112,7 @@ save_fig(fig, "beta_warmup", FIGURES)
 display(fig)
 for name, run in pair.items():
     losses = run["batch_losses"][len(run["batch_losses"]) // 10:]  # past the first tenth of training
-    jumps = sum(b > 1.5 * a for a, b in zip(losses, losses[1:]))
+    jumps = sum(b > 1.5 * a for a, b in itertools.pairwise(losses))
     print(f"{name} warm-up: final test -ELBO {run['negative_elbo']:.2f}; steps 1.5x above the one before: {jumps}")
 
 # %% [markdown]
