@@ -97,13 +97,17 @@ print(f"one batch of 150 before training: reconstruction {loss.reconstruction.it
 # The left panel is the loss of every training step (grey) and its moving average (blue); the right one
 # the loss per epoch on the training and the test images, split into its two parts. The plot is drawn
 # in your browser and grows while training runs, also under *Run → Run All Cells*: the kernel only sends
-# the new numbers.
+# the new numbers. `Snapshots` keeps, each epoch, what the model draws and the KL of each code
+# dimension, for the timeline at the end.
 
 # %%
-live = widgets.LiveLossPlot()
+from vaekit.snapshots import Snapshots
+
+live, snapshots = widgets.LiveLossPlot(), Snapshots()
 display(live.widget)
 config = vaekit.TrainConfig(epochs=EPOCHS, seed=SEED)
-history = vaekit.fit(model, data.train_images, data.test_images, config, callbacks=[live, vaekit.ProgressBar()])
+callbacks = [live, snapshots, vaekit.ProgressBar()]
+history = vaekit.fit(model, data.train_images, data.test_images, config, callbacks=callbacks)
 last = history["epochs"][-1]
 print(f"after {EPOCHS} epochs: test negative ELBO {last['test_total']:.1f} nats per image "
       f"(reconstruction {last['test_reconstruction']:.1f}, KL {last['test_kl']:.1f})")
@@ -149,16 +153,29 @@ display(fig)
 # %% [markdown]
 # ## Save the checkpoint
 #
-# One safetensors file holds the weights, the configuration and the history; `vaekit.load` rebuilds the
-# model from it alone, without running any code from the file. Notebooks 02 to 04 pick it up from
+# One safetensors file holds the weights, the configuration, the history and the snapshots; `vaekit.load`
+# rebuilds the model from it alone, without running any code from the file. Notebooks 02 to 04 pick it up from
 # `../runs/notebook/` (quick runs go to `../runs/notebook-quick/`, which they ignore).
 
 # %%
-path = vaekit.save(RUN / "model.safetensors", model, history)
+path = vaekit.save(RUN / "model.safetensors", model, history, state=snapshots.state_tensors())
 reloaded = vaekit.load(path)
 codes = torch.randn(5, model.config.latent_size)
 assert torch.equal(reloaded.decode(codes), model.cpu().decode(codes)), "the checkpoint must give the same model back"
 print(f"saved to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+# %% [markdown]
+# ## Replay the training
+#
+# The timeline reads the snapshots back from the checkpoint: drag the epoch slider or press ▶ to watch
+# the samples sharpen, the reconstructions find their digits and the code dimensions switch on one by one,
+# with the loss curve's marker at the epoch. `python -m vaekit animate training --checkpoint
+# ../runs/notebook --out training.gif` makes the same as a GIF.
+
+# %%
+from vaekit.timeline import training_timeline
+
+training_timeline(path)
 
 # %% [markdown]
 # ## Check the live plot from Python

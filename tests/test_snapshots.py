@@ -8,7 +8,7 @@ from safetensors.torch import load_file, save_file
 
 from vaekit import Callback, TrainConfig, build, checkpoint, fit, snapshots
 from vaekit.data import to_float
-from vaekit.errors import CheckpointError
+from vaekit.errors import CheckpointError, VaekitError
 from vaekit.latent import kl_per_dimension
 
 TINY = {"hidden_sizes": (32,), "latent_size": 4}
@@ -139,3 +139,18 @@ def test_train_keeps_snapshots_in_both_checkpoints_unless_told_not_to(vaekit, tm
     assert vaekit("train", *common, "--out", str(tmp_path / "off"), "--no-snapshots").returncode == 0
     with pytest.raises(CheckpointError, match="no training snapshots"):
         snapshots.read(tmp_path / "off" / "model.safetensors")
+
+
+def test_the_timeline_widget_scrubs_through_the_snapshots(recorded):
+    from vaekit.timeline import training_timeline
+
+    _, recorder, history = recorded
+    widget = training_timeline(snapshots.from_tensors(recorder.state_tensors(), history))
+    assert widget.epoch == 2 and widget.epochs == [0, 1, 2]  # opens at the end of training
+    assert len(widget.samples) == 3 * 16 * 784 and widget.n_samples == 16 and widget.side == 28
+    widget.epoch = 0
+    assert torch.equal(widget.shown()["samples"], recorder.state_tensors()["snapshots.samples"][0])
+    assert widget.losses["test_total"][0] == pytest.approx(history["epochs"][0]["test_total"])
+    with pytest.raises(VaekitError, match="snapshots 0 to 2, not 3"):
+        widget.epoch = 3
+    assert widget.epoch == 0

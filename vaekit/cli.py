@@ -564,6 +564,31 @@ def cmd_classifier(args) -> None:
     print(f"classifier saved to {clf.save(out, classifier, accuracy)}")
 
 
+def cmd_beta_lab(args) -> None:
+    import torch
+
+    from . import betalab
+    from .data import load_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    _writable_folder(out.parent, "--out")
+    data = load_dataset(args.dataset, args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+
+    def report(name, result):
+        print(f"{name}: rate (KL) {result['rate']:.2f}, distortion (reconstruction) {result['distortion']:.2f}, "
+              f"-ELBO {result['negative_elbo']:.2f} nats per test image", flush=True)
+
+    results = betalab.run(data, args.betas, args.epochs, args.warmup, args.preset, args.seed, on_run=report)
+    limits = "".join(f" --{name.replace('_', '-')} {getattr(args, name)}" for name in ("train_limit", "test_limit")
+                     if getattr(args, name))
+    results["command"] = (f"python -m vaekit beta-lab --dataset {args.dataset} --preset {args.preset} --betas "
+                          f"{' '.join(f'{b:g}' for b in args.betas)} --epochs {args.epochs} --warmup {args.warmup} "
+                          f"--seed {args.seed}{limits}")
+    print(f"results: {betalab.save(results, out)}")
+
+
 def cmd_explore(args) -> None:
     from .explore import serve
 
@@ -753,6 +778,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_natural_int, default=0, help="default: %(default)s")
     p.add_argument("--threads", type=_positive_int, help="PyTorch's CPU threads")
     p.add_argument("--out", help="file to write (default: the package's pretrained/classifiers/DATASET.safetensors)")
+
+    p = command("beta-lab", cmd_beta_lab, "train a sweep of beta and the sigma head with and without KL warm-up; "
+                "write the results as JSON (notebook 05)")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist", help="default: %(default)s")
+    p.add_argument("--betas", type=_positive_float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+                   help="the KL weights of the sweep (default: %(default)s)")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="logvar", help="the sweep's model (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="per run (default: %(default)s)")
+    p.add_argument("--warmup", type=_positive_int, default=5, help="KL warm-up epochs of the sigma-head pair (default: %(default)s)")
+    p.add_argument("--seed", type=_natural_int, default=42, help="default: %(default)s")
+    p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
+    p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
+    p.add_argument("--threads", type=_positive_int, help="PyTorch's CPU threads")
+    p.add_argument("--out", default="notebooks/results/beta_lab.json", help="default: %(default)s")
 
     p = command("explore", cmd_explore, "serve the latent explorer as a web app on 127.0.0.1 (Voila)")
     p.add_argument("--checkpoint", default=None, metavar="MODEL",

@@ -225,3 +225,44 @@ def strip_png(images: torch.Tensor, scale: int = 3) -> bytes:
 
 
 BLANK_DIGIT_PNG = digit_png(np.zeros(SIDE * SIDE))
+def plot_rate_distortion(runs: list[dict]) -> Figure:
+    """Each run's test rate (KL) against its distortion (reconstruction), labelled by beta, over lines of
+    equal negative ELBO (rate + distortion = constant: the diagonals)."""
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.add_subplot()
+    rates = np.array([r["rate"] for r in runs])
+    distortions = np.array([r["distortion"] for r in runs])
+    totals = rates + distortions
+    span = max(np.ptp(rates), np.ptp(distortions), 1.0)
+    low_r, high_r = rates.min() - 0.15 * span, rates.max() + 0.15 * span
+    for level in np.linspace(totals.min(), totals.max(), 5):
+        ax.plot([low_r, high_r], [level - low_r, level - high_r], color="0.8", linewidth=0.8, zorder=0)
+        ax.annotate(f"−ELBO {level:.0f}", (high_r, level - high_r), fontsize=7, color="0.5", ha="right", va="bottom")
+    ax.plot(rates, distortions, "o-", color="C0", zorder=2)
+    for r, d, run in zip(rates, distortions, runs):
+        ax.annotate(f"β = {run['beta']:g}", (r, d), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlim(low_r, high_r)
+    ax.set_ylim(distortions.min() - 0.15 * span, distortions.max() + 0.15 * span)
+    ax.set(xlabel="rate: KL (nats / image)", ylabel="distortion: reconstruction (nats / image)",
+           title="Rate against distortion; grey: lines of equal −ELBO")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rows(rows: dict[str, torch.Tensor], title: str | None = None) -> Figure:
+    """One labelled row of images per entry of ``rows`` ({"β = 1": (n, pixels)}), for side-by-side samples."""
+    names = list(rows)
+    n = max(len(images) for images in rows.values())
+    fig = Figure(figsize=(0.45 * n + 1.0, 0.5 * len(names) + (0.4 if title else 0.1)))
+    axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
+    for ax, name in zip(axes, names):
+        ax.imshow(image_grid(rows[name], nrow=n), cmap="binary_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        axes[0].set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), right=0.99, top=1 - (0.35 if title else 0.05) / fig.get_figheight(),
+                        bottom=0.05 / fig.get_figheight(), hspace=0.05)
+    return fig

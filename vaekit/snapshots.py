@@ -128,7 +128,7 @@ class Snapshots(Callback):
         if PREFIX + "originals" in restored:
             self.probe.originals = restored[PREFIX + "originals"]
 
-    def on_epoch_end(self, trainer, record: dict) -> None:
+    def on_epoch_record(self, trainer, record: dict) -> None:
         self.epochs.append(int(record["epoch"]))
         self.frames.append(self.probe.take(trainer.model))
         self.losses.append([float(record.get(column, math.nan)) for column in LOSS_COLUMNS])

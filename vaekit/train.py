@@ -93,8 +93,14 @@ class Callback:
     def on_batch_end(self, trainer: Trainer, batch_loss: float) -> None:
         """``batch_loss``: the step's negative ELBO per image, before the update."""
 
+    def on_epoch_record(self, trainer: Trainer, record: dict) -> None:
+        """An epoch is done and ``record`` is its line of the history; the checkpoint is written next.
+
+        For callbacks that keep something of each epoch in the checkpoint (``state_tensors``).
+        """
+
     def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        """``record``: the epoch's line of the history (see ``Trainer._end_epoch``)."""
+        """``record``: the epoch's line of the history (see ``Trainer._end_epoch``), already checkpointed."""
 
     def on_train_end(self, trainer: Trainer) -> None: ...
 
@@ -338,10 +344,12 @@ class Trainer:
         self.step = 0
         self._sums = self._zero_sums()
         for cb in self.callbacks:
-            cb.on_epoch_end(self, record)
-        # After the callbacks, so that what they keep of this epoch (snapshots) is in the checkpoint.
+            cb.on_epoch_record(self, record)  # what callbacks keep of this epoch goes into the checkpoint
         if self.checkpoint_path is not None:
             self.save_checkpoint()
+        # After the checkpoint: an epoch reported (printed, plotted) is an epoch saved.
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, record)
 
     # -- checkpoints --------------------------------------------------------
 
