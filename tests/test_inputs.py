@@ -84,3 +84,11 @@ def test_widgets_take_numpy_uint8_and_keep_working_after_bad_values(model, digit
         vw.latent_sliders(model, np.where(np.arange(784) == 0, np.nan, floats.numpy()), labels)
     with pytest.raises(vaekit.VaekitError, match="labels must be integers"):
         vw.latent_sliders(model, array, labels.astype(np.float32))
+
+
+def test_pairs_of_uint8_originals_and_float_reconstructions_plot_alike(model, digits):
+    from vaekit.plotting import plot_pairs
+
+    array, _, floats = digits
+    assert plot_pairs(array[:4], model.reconstruct(array[:4])) is not None
+    assert plot_pairs(floats[:4], model.reconstruct(floats[:4])) is not None

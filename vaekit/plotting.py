@@ -68,8 +68,9 @@ def plot_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, 
 
 def plot_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, title: str | None = None) -> Figure:
     """Originals on the top row, their reconstructions underneath."""
-    n = len(originals)
-    return plot_images(torch.cat([originals.reshape(n, -1), reconstructions.reshape(n, -1)]), nrow=n, title=title)
+    originals = checks.images(originals, what="the originals")  # uint8 and floats alike: both become [0, 1]
+    reconstructions = checks.images(reconstructions, what="the reconstructions")
+    return plot_images(torch.cat([originals, reconstructions]), nrow=len(originals), title=title)
 
 
 def smooth(values: list[float], weight: float | None = None) -> np.ndarray:
