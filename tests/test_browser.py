@@ -241,6 +241,35 @@ def check_interpolator_plays(page, scope: str, shots) -> str:
     return other
 
 
+def check_latent_map(page, shots, kernel: bool = True) -> None:
+    """Hover a dot: its image shows. Click it: the sliders take its code (the digit and the marker move).
+    Move a slider: the marker follows."""
+    scope, canvas = ".vaekit-latent-map", ".vaekit-latent-map canvas.vaekit-map-canvas"
+    page.wait_for_selector(f"{scope}[data-ready='1']", timeout=WIDGET_TIMEOUT_MS)
+    page.locator(scope).scroll_into_view_if_needed()
+    box = page.locator(canvas).bounding_box()
+    hovered = None
+    for fx, fy in [(0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.4, 0.4), (0.6, 0.6), (0.5, 0.3), (0.3, 0.5)]:
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        hovered = page.get_attribute(canvas, "data-hovered")
+        if hovered is not None:
+            break
+    assert hovered is not None, "no dot near the middle of the map"
+    assert f"test image {hovered}" in page.inner_text(f"{scope} .vaekit-caption")
+    sliders = ".vaekit-latent-sliders"
+    decoded, marker = canvas_hash(page, f"{sliders} canvas.vaekit-decoded"), page.get_attribute(canvas, "data-marker")
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    assert canvas_hash(page, f"{sliders} canvas.vaekit-decoded") != decoded, "clicking a dot must load its code"
+    assert page.get_attribute(canvas, "data-marker") != marker, "the marker must move to the clicked code"
+    assert f"test image {hovered}," in page.inner_text(f"{sliders} .vaekit-caption >> nth=1")
+    if kernel:
+        wait_kernel_agrees(page, sliders)
+    marker = page.get_attribute(canvas, "data-marker")
+    slider_keys(page, sliders, 0, "ArrowRight", 3)
+    assert page.get_attribute(canvas, "data-marker") != marker, "the marker must follow the sliders"
+    page.locator(scope).screenshot(path=str(shots / "latent_map.png"))
+
+
 def record_latencies(name: str, latencies: list[float]) -> None:
     """Append to test-artifacts/browser/latency.json: the numbers for the closing note, not a pass mark."""
     path = ARTIFACTS / "latency.json"
@@ -280,6 +309,7 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     latencies = check_latent_sliders(page, scope, shots)
     record_latencies("03_latent_sliders", latencies)
     assert statistics.median(latencies) < LATENCY_BOUND_MS
+    check_latent_map(page, shots)
     # the kernel's own variable holds the code the page shows
     shown = [float(v) for v in re.findall(r"-?\d+\.\d+", page.inner_text(f"{scope} .vaekit-code"))]
     printed = json.loads(run_new_cell(page, "import json; print(json.dumps(explorer.z))"))
@@ -399,6 +429,7 @@ def test_exported_page_works_from_disk_without_network(browser, exported_page, r
         latencies = check_latent_sliders(page, ".vaekit-latent-sliders", shots, kernel=False)
         record_latencies("exported_html", latencies)
         check_interpolator_plays(page, ".vaekit-interpolator", shots)
+        check_latent_map(page, shots, kernel=False)
         page.screenshot(path=str(shots / "final.png"), full_page=True)
     finally:
         context.close()
