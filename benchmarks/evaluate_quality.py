@@ -50,15 +50,21 @@ def checkpoint_file(path: Path) -> Path:
     return path
 
 
-def score(path: Path, test_images: torch.Tensor, ks: list[int], seed: int, log) -> dict:
+def score(path: Path, test_limit: int | None, ks: list[int], seed: int, log) -> dict:
+    """Score one checkpoint on the test split of the dataset it was trained on."""
     checkpoint = vaekit.load_checkpoint(checkpoint_file(path))
     model = checkpoint.model
+    data = vaekit.load_dataset(model.data_info.name, test_limit=test_limit)
+    labels = data.test_labels if model.config.conditional else None
     binarized = bool(checkpoint.train_config.get("binarize", False))
-    images = binarize(test_images, BINARIZED_TEST_SEED) if binarized else test_images
+    images = binarize(data.test_images, BINARIZED_TEST_SEED) if binarized else data.test_images
     start = time.perf_counter()
-    elbo = vaekit.evaluate(model, images, seed=seed)
+    elbo = vaekit.evaluate(model, images, seed=seed, labels=labels)
     row = {
         "checkpoint": str(path),
+        "dataset": model.data_info.name,
+        "model": model.config.arch + (", conditional" if model.config.conditional else "")
+        + f", {model.config.latent_size}-D code",
         "head": model.config.head,
         "epochs_trained": len(checkpoint.history.get("epochs", [])),
         "binarized": binarized,
@@ -69,7 +75,7 @@ def score(path: Path, test_images: torch.Tensor, ks: list[int], seed: int, log) 
     log(f"{path}: {row['epochs_trained']} epochs, -ELBO {elbo['total']:.2f} ({time.perf_counter() - start:.0f} s)")
     for k in ks:
         start = time.perf_counter()
-        bound = importance_weighted_bound(model, images, k=k, seed=seed)
+        bound = importance_weighted_bound(model, images, k=k, seed=seed, labels=labels)
         bound.pop("per_image")
         bound["seconds"] = time.perf_counter() - start
         row["iw_bounds"][str(k)] = bound
@@ -85,21 +91,24 @@ def markdown(results: dict) -> str:
         *benchlib.machine_lines(results["machine"]),
         "- ± is the standard error over test images; the bound is an upper bound on −log p(x): lower is better",
         "",
-        "| checkpoint | head | epochs | data | test images | −ELBO | reconstruction | KL | "
+        "| checkpoint | dataset | model | head | epochs | data | test images | −ELBO | reconstruction | KL | "
         + " | ".join(f"IW bound k={k}" for k in ks)
         + " | reference (−ELBO / IW bound) |",
-        "|---|---|---|---|---|---|---|---|" + "---|" * len(ks) + "---|",
+        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(ks) + "---|",
     ]
     for row in results["models"]:
         e = row["negative_elbo"]
         bounds = " | ".join(f"{row['iw_bounds'][str(k)]['nll']:.2f} ± {row['iw_bounds'][str(k)]['stderr']:.2f}" for k in ks)
         if row["binarized"]:
             reference = " / ".join(f"{v} ({name}, k=5000)" for name, v in LITERATURE.items())
-        else:
+        elif row.get("dataset", "mnist") == "mnist" and row.get("model", "mlp, 20-D code") == "mlp, 20-D code":
             reference = "{} / {} (plain port, 50 epochs)".format(*REFERENCE.get(row["head"], ("–", "–")))
+        else:
+            reference = "–"
         data = "binarized" if row["binarized"] else "grey levels"
         lines.append(
-            f"| {row['checkpoint']} | {row['head']} | {row['epochs_trained']} | {data} | {row['test_images']:,} "
+            f"| {row['checkpoint']} | {row.get('dataset', 'mnist')} | {row.get('model', 'mlp')} | {row['head']} "
+            f"| {row['epochs_trained']} | {data} | {row['test_images']:,} "
             f"| {e['total']:.2f} | {e['reconstruction']:.2f} | {e['kl']:.2f} | {bounds} | {reference} |"
         )
     lines += [
@@ -121,13 +130,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     machine = benchlib.machine_info()
-    test_images = vaekit.load_mnist(test_limit=args.test_limit).test_images
     rows = []
     for path in args.checkpoints:
         if not path.exists():
             print(f"skipping {path}: not found (train it first, see benchmarks/README.md)", flush=True)
             continue
-        rows.append(score(path, test_images, args.k, args.seed, lambda m: print(m, flush=True)))
+        rows.append(score(path, args.test_limit, args.k, args.seed, lambda m: print(m, flush=True)))
     results = {"machine": machine, "k": args.k, "seed": args.seed, "models": rows}
     json_path, md_path = benchlib.write_results(args.name, results, markdown)
     print(md_path.read_text())
