@@ -310,6 +310,21 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     record_latencies("03_latent_sliders", latencies)
     assert statistics.median(latencies) < LATENCY_BOUND_MS
     check_latent_map(page, shots)
+    # draw a digit: the kernel encodes it, the sliders take its code, its nearest test images show
+    drawing = page.locator(f"{scope} canvas.vaekit-draw")
+    drawing.scroll_into_view_if_needed()
+    box = drawing.bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.8 * box["height"], steps=15)  # a "1"
+    page.mouse.up()
+    before = canvas_hash(page, f"{scope} canvas.vaekit-decoded")
+    page.click(f"{scope} button.vaekit-encode-drawing")
+    wait_or_fail(page, "s => document.querySelectorAll(s + ' .vaekit-nearest canvas').length === 5",
+                 "no nearest test images after encoding a drawing", arg=scope)
+    assert canvas_hash(page, f"{scope} canvas.vaekit-decoded") != before
+    wait_kernel_agrees(page, scope)
+    page.locator(scope).screenshot(path=str(shots / "drawn_digit.png"))
     # the kernel's own variable holds the code the page shows
     shown = [float(v) for v in re.findall(r"-?\d+\.\d+", page.inner_text(f"{scope} .vaekit-code"))]
     printed = json.loads(run_new_cell(page, "import json; print(json.dumps(explorer.z))"))

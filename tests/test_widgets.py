@@ -143,6 +143,17 @@ def test_start_from_class_7_sets_the_sliders_to_its_encoded_mean(sliders, traine
         sliders.start_from_index(500)
 
 
+def test_a_drawing_is_encoded_and_its_nearest_test_images_found(sliders, trained, small_mnist):
+    sliders.temperature = 2.0
+    drawn = to_float(small_mnist.test_images[42]).tolist()  # a "drawing" that is test image 42
+    sliders._on_message(sliders, {"drawn": drawn}, [])  # what the page sends
+    assert sliders.nearest[0] == 42 and len(sliders.nearest) == 5
+    mean = encode_means(trained, small_mnist.test_images[42:43])[0]
+    assert torch.allclose(sliders.code, mean, atol=1e-6)
+    sliders._on_message(sliders, {"drawn": [2.0] * 784}, [])
+    assert "pixels must lie in [0, 1]" in sliders.message
+
+
 def test_random_and_reset(sliders, trained, small_mnist):
     sliders.randomize()
     assert sliders.code.abs().sum() > 0

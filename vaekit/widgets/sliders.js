@@ -102,7 +102,55 @@ async function render({ model, el }) {
   chooser.append(indexBox, classBox, fromDigit);
   const body = element("div", "vaekit-row");
   body.append(grid, pictures);
-  root.append(intro, buttons, chooser, body, code, message);
+
+  // -- draw your own digit: the kernel encodes it (there is no encoder in the page) ----------
+  const DRAW = 6; // px a pixel
+  const drawn = new Float32Array(d.side * d.side);
+  const drawing = digitCanvas(d, "vaekit-draw", DRAW);
+  drawing.style.touchAction = "none";
+  const drawCtx = drawing.getContext("2d");
+  const encode = element("button", "vaekit-encode-drawing", "use my drawing");
+  encode.title = "the kernel encodes your drawing; the sliders take its code";
+  const clear = element("button", "vaekit-clear-drawing", "clear");
+  const nearest = element("div", "vaekit-nearest vaekit-row");
+  const drawBox = element("div", "vaekit-row");
+  const drawButtons = element("div");
+  drawButtons.append(element("div", "vaekit-caption", "draw a digit (mouse or finger)"), encode, clear,
+                     element("div", "vaekit-caption", "nearest test images by code:"), nearest);
+  drawBox.append(drawing, drawButtons);
+  let pen = false;
+  function ink(event) {
+    const r = drawing.getBoundingClientRect();
+    const x = ((event.clientX - r.left) / r.width) * d.side, y = ((event.clientY - r.top) / r.height) * d.side;
+    for (let py = Math.floor(y) - 1; py <= Math.floor(y) + 1; py++) {
+      for (let px = Math.floor(x) - 1; px <= Math.floor(x) + 1; px++) {
+        if (px < 0 || py < 0 || px >= d.side || py >= d.side) continue;
+        const dist2 = (px + 0.5 - x) ** 2 + (py + 0.5 - y) ** 2; // a soft round brush, like a pen stroke
+        drawn[py * d.side + px] = Math.max(drawn[py * d.side + px], Math.min(1, 1.6 - dist2));
+      }
+    }
+    paintDigit(drawCtx, drawn, d.side, 0, 0, DRAW);
+  }
+  drawing.addEventListener("pointerdown", (e) => { pen = true; drawing.setPointerCapture(e.pointerId); ink(e); });
+  drawing.addEventListener("pointermove", (e) => pen && ink(e));
+  drawing.addEventListener("pointerup", () => (pen = false));
+  clear.addEventListener("click", () => { drawn.fill(0); paintDigit(drawCtx, drawn, d.side, 0, 0, DRAW); });
+  encode.addEventListener("click", () => {
+    say("encoding your drawing…");
+    model.send({ drawn: Array.from(drawn) });
+  });
+  function showNearest() {
+    nearest.replaceChildren(...model.get("nearest").map((i) => {
+      const c = digitCanvas(d, "vaekit-nearest-image", 2);
+      paintDigit(c.getContext("2d"), imageOf(d, i), d.side, 0, 0, 2);
+      c.title = `test image ${i}, ${d.classNames[d.labels[i]]}`;
+      return c;
+    }));
+  }
+  model.on("change:nearest", showNearest);
+
+  drawBox.hidden = Boolean(model.standalone); // an exported page has no kernel to encode with
+  root.append(intro, buttons, chooser, body, code, message, drawBox);
   const ctx = decoded.getContext("2d");
   const originalCtx = original.getContext("2d");
 
