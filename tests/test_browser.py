@@ -206,6 +206,10 @@ def check_latent_sliders(page, scope: str, shots, kernel: bool = True) -> list[f
         wait_kernel_agrees(page, scope)
     page.locator(scope).screenshot(path=str(shots / "sliders_after_from_image.png"))
 
+    # samples from q(z|x) of that image, decoded in the page, and how much they vary
+    page.click(f"{scope} button.vaekit-posterior-samples")
+    assert "vary by" in page.inner_text(f"{scope} .vaekit-posterior-spread")
+
     # a mistake the user can fix is explained on the message line
     index.fill("99999")
     page.click(f"{scope} button.vaekit-from-digit")
@@ -445,6 +449,7 @@ def test_exported_page_works_from_disk_without_network(browser, exported_page, r
         record_latencies("exported_html", latencies)
         check_interpolator_plays(page, ".vaekit-interpolator", shots)
         check_latent_map(page, shots, kernel=False)
+        assert not page.is_visible(".vaekit-latent-sliders canvas.vaekit-draw"), "no kernel here to encode a drawing"
         page.screenshot(path=str(shots / "final.png"), full_page=True)
     finally:
         context.close()
