@@ -28,7 +28,8 @@ NEW_STEPS = 10
 def history(steps: int) -> dict:
     rng = random.Random(0)
     losses = [200 * 0.999**i + rng.random() for i in range(steps)]
-    epochs = [{"epoch": e, **{f"{s}_{t}": 100.0 + e for s in ("train", "test") for t in ("total", "reconstruction", "kl")}}
+    terms = [f"{s}_{t}" for s in ("train", "test") for t in ("total", "reconstruction", "kl")]
+    epochs = [{"epoch": e, **{term: 100.0 + e for term in terms}}
               for e in range(steps // 400)]
     return {"batch_losses": losses, "epochs": epochs}
 

@@ -226,7 +226,8 @@ def check_interpolator_plays(page, scope: str, shots) -> str:
     page.locator(scope).screenshot(path=str(shots / "interpolator_before.png"))
     page.evaluate("""s => {
         window.vaekitFrames = [];
-        const canvas = document.querySelector(s + ' canvas.vaekit-frame'), input = document.querySelector(s + ' .vaekit-frame-slider input');
+        const canvas = document.querySelector(s + ' canvas.vaekit-frame');
+        const input = document.querySelector(s + ' .vaekit-frame-slider input');
         const look = () => { window.vaekitFrames.push([Number(input.value), canvas.toDataURL()]);
                              if (window.vaekitFrames.length < 200) requestAnimationFrame(look); };
         look();
@@ -336,7 +337,8 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     # and Python moves the page: reset from the kernel zeroes the sliders and repaints the digit
     before = canvas_hash(page, f"{scope} canvas.vaekit-decoded")
     run_new_cell(page, "explorer.reset()")
-    wait_or_fail(page, "s => [...document.querySelectorAll(s + ' .vaekit-latent-slider input')].every(i => Number(i.value) === 0)",
+    wait_or_fail(page, "s => [...document.querySelectorAll(s + ' .vaekit-latent-slider input')]"
+                       ".every(i => Number(i.value) === 0)",
                  "explorer.reset() in the kernel did not move the sliders", arg=scope)
     assert canvas_hash(page, f"{scope} canvas.vaekit-decoded") != before
     page.screenshot(path=str(shots / "notebook_after.png"))
@@ -356,7 +358,7 @@ LIVE_LOSS_RECORDER_JS = """() => {
     new MutationObserver(records => {
         for (const r of records) {
             const canvas = r.target;
-            if (r.type !== 'attributes' || !canvas.matches || !canvas.matches('canvas.vaekit-live-loss-canvas')) continue;
+            if (r.type !== 'attributes' || !canvas.matches?.('canvas.vaekit-live-loss-canvas')) continue;
             const prompt = canvas.closest('.jp-CodeCell')?.querySelector('.jp-InputArea-prompt');
             window.vaekitLiveLoss.push({points: canvas.dataset.points,
                                         running: !!prompt && prompt.textContent.includes('*')});

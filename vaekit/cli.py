@@ -393,10 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="the token visitors need (default: a random one, printed)")
     p.add_argument("--browser", action="store_true", help="also open a web browser")
 
-    p = command("export-html", cmd_export_html, "write the sliders and the interpolator as one self-contained web page")
+    p = command("export-html", cmd_export_html, "write the explorers as one self-contained web page")
     p.add_argument("out", help="the page to write, e.g. explorer.html")
     p.add_argument("--checkpoint", default=None, help="model file, run folder or shipped model's name (default: seed)")
-    p.add_argument("--images", type=_positive_int, default=1000, help="test images in the page (default: %(default)s)")
+    p.add_argument("--images", type=_positive_int, default=1000,
+                   help="test images in the page (default: %(default)s)")
     return parser
 
 

@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 from ..latent import decode_images, encode_means, principal_directions
 from ..model import VAE
 from ..plotting import image_grid
-from ._common import check_images, esm
+from ._common import esm
 from .decoder import HERE, ModelData
 from .interpolation import Interpolator
 from .sliders import LatentSliders
@@ -46,7 +46,8 @@ def plot_latent_map(model: VAE, images: torch.Tensor, labels: torch.Tensor, grid
     bb, aa = torch.meshgrid(b, a, indexing="ij")
     lattice = centre + aa.reshape(-1, 1) * directions[0] + bb.reshape(-1, 1) * directions[1]
     grid_ax.imshow(image_grid(decode_images(model, lattice), nrow=grid, padding=0), cmap="gray", vmin=0, vmax=1,
-                   extent=(float(low[0]), float(high[0]), float(low[1]), float(high[1])), aspect="auto", interpolation="nearest")
+                   extent=(float(low[0]), float(high[0]), float(low[1]), float(high[1])), aspect="auto",
+                   interpolation="nearest")
     box = Rectangle((float(low[0]), float(low[1])), float(high[0] - low[0]), float(high[1] - low[1]),
                     fill=False, linestyle="--", color="0.3")
     scatter_ax.add_patch(box)

@@ -28,7 +28,8 @@ class LatentSliders(anywidget.AnyWidget):
     ``canvas.vaekit-original``, ``.vaekit-random``, ``.vaekit-reset``, ``.vaekit-digit-index input``,
     ``.vaekit-digit-class select``, ``.vaekit-from-digit``, ``.vaekit-range input``, ``.vaekit-code``,
     ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider), ``canvas.vaekit-draw`` with
-    ``.vaekit-encode-drawing``/``.vaekit-clear-drawing`` and ``.vaekit-nearest`` (draw your own digit); ``data-kernel-code`` on the
+    ``.vaekit-encode-drawing``/``.vaekit-clear-drawing`` and ``.vaekit-nearest`` (draw your own digit);
+    ``data-kernel-code`` on the
     widget's element: ``kernel_code``.
     """
 
@@ -109,7 +110,8 @@ class LatentSliders(anywidget.AnyWidget):
         """A code drawn from the prior at the current temperature: N(0, T² I)."""
         code = self.temperature * torch.randn(len(self.kl), generator=self.generator)
         clipped = self.set_code(code)
-        self.message = f"{len(clipped)} values beyond ±{self.span:.2f} were clipped to the sliders' range" if clipped else ""
+        self.message = (f"{len(clipped)} values beyond ±{self.span:.2f} were clipped to the sliders' range"
+                        if clipped else "")
 
     def reset(self) -> None:
         self.set_code(torch.zeros(len(self.kl)))
