@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,7 +154,8 @@ def markdown(results: dict) -> str:
     lines = ["# Browser-side sliders: input event -> canvas painted", "", *machine_lines(results["machine"]),
              f"- Browser: {results['versions']}", "",
              f"{results['moves']} key presses on the most active slider in each; target {TARGET_MS:g} ms "
-             "(one frame at 60 Hz).", "", "| where | median ms | p95 ms | min | max |", "| --- | --- | --- | --- | --- |"]
+             "(one frame at 60 Hz).", "", "| where | median ms | p95 ms | min | max |",
+             "| --- | --- | --- | --- | --- |"]
     for where, row in results["latency_ms"].items():
         lines.append(f"| {where} | {row['median']:.1f} | {row['p95']:.1f} | {row['min']:.1f} | {row['max']:.1f} |")
     page = results["exported_page"]
@@ -165,7 +165,8 @@ def markdown(results: dict) -> str:
               "| model | dtype sent | weights | ms / code | max pixel diff vs PyTorch | float16 max change |",
               "| --- | --- | --- | --- | --- | --- |"]
     for name, row in results["decoding"].items():
-        lines.append(f"| {name} | {row['dtype_sent']} | {row['weights_bytes'] / 1e6:.2f} MB | {row['node_ms_per_code']:.2f} "
+        lines.append(f"| {name} | {row['dtype_sent']} | {row['weights_bytes'] / 1e6:.2f} MB "
+                     f"| {row['node_ms_per_code']:.2f} "
                      f"| {row['max_abs_pixel_diff_vs_pytorch']:.2e} | {row['float16_max_pixel_change']:.2e} |")
     return "\n".join(lines) + "\n"
 
@@ -188,9 +189,9 @@ def main() -> None:
         import jupyterlab
         import voila
 
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
         results["versions"] = (f"Chromium {browser.version}, JupyterLab {jupyterlab.__version__}, Voilà "
-                               f"{voila.__version__}, anywidget {anywidget.__version__}, Node "
-                               f"{subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}")
+                               f"{voila.__version__}, anywidget {anywidget.__version__}, Node {node}")
         page = in_exported_page(browser, scratch, args.moves)
         samples = {"exported HTML (file://)": page.pop("latencies"),
                    "Voilà (vaekit explore)": in_voila(browser, scratch, env, args.moves),

@@ -26,7 +26,7 @@ import torch
 import vaekit
 from vaekit import widgets as vw
 from vaekit.latent import decode_images
-from vaekit.plotting import digit_png
+from vaekit.plotting import digit_png, to_uint8
 
 
 def measure(function, reps: int, warmup: int = 20) -> tuple[float, float]:
@@ -55,7 +55,6 @@ def main() -> None:
     explorer = vw.latent_sliders(model, data.test_images, data.test_labels)
     path = vw.interpolator(model, data.test_images, data.test_labels)
     codes = torch.randn(args.reps + 100, model.config.latent_size, generator=torch.Generator().manual_seed(0))
-    values = (torch.rand(args.reps + 100, generator=torch.Generator().manual_seed(1)) * 4 - 2).tolist()
     digit = decode_images(model, codes[:1])[0]
 
     lines = [
@@ -74,8 +73,9 @@ def main() -> None:
         return median
 
     print("\n".join(lines), flush=True)
-    slider = explorer.sliders[0]
-    total = report("slider update, end to end (decode + 224 px PNG + Image + label)", lambda i: setattr(slider, "value", values[i]))
+    # The page decodes and paints (benchmarks/bench_browser_latency.py); the kernel only takes the new code.
+    total = report("slider update, kernel side (the page's new code: validate, store, echo)",
+                   lambda i: setattr(explorer, "z", codes[i].tolist()))
     with vw.one_thread():
         report("  decode one code (20 -> 784, torch on 1 thread, no grad)", lambda i: decode_images(model, codes[i : i + 1]))
     report(f"  for comparison: the same decode on {torch.get_num_threads()} threads", lambda i: decode_images(model, codes[i : i + 1]))
@@ -83,11 +83,10 @@ def main() -> None:
     report("  for comparison: the same PNG at Pillow's default level 6", lambda i: _png_level(digit, 6))
     report("  for comparison: a 28 px PNG (the browser would upscale)", lambda i: digit_png(digit, scale=1))
     methods = ("spherical", "linear")
-    report("interpolation strip, end to end (10 steps; strip + frame PNGs)",
-           lambda i: setattr(path.method, "value", methods[i % 2]), reps=max(50, args.reps // 10))
-    live = vw.LiveLossPlot()
-    live.history = vaekit.load_checkpoint(checkpoint).history
-    report("live loss plot redraw (full history, 2 panels, Agg PNG)", lambda i: live.redraw(), reps=20)
+    report("interpolation method change, kernel side (the page draws the strip)",
+           lambda i: setattr(path, "method", methods[i % 2]), reps=max(50, args.reps // 10))
+    report("  for comparison: the same strip decoded in the kernel (10 steps)", lambda i: path.frames(),
+           reps=max(50, args.reps // 10))
     verdict = "meets" if total < 1.0 else "misses"
     lines += ["", f"slider update median {total:.3f} ms: {verdict} the < 1 ms target"]
     print(lines[-1])
@@ -102,7 +101,7 @@ def _png_level(pixels: torch.Tensor, level: int) -> bytes:
 
     from PIL import Image
 
-    image = Image.fromarray(vw.to_uint8(pixels).reshape(28, 28), mode="L").resize((224, 224), Image.NEAREST)
+    image = Image.fromarray(to_uint8(pixels).reshape(28, 28), mode="L").resize((224, 224), Image.NEAREST)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=level)
     return buffer.getvalue()

@@ -98,6 +98,16 @@ explorer = widgets.latent_sliders(model, data.test_images, data.test_labels)
 explorer
 
 # %% [markdown]
+# ## The map of the codes
+#
+# Every test digit's code as a dot, on the two directions along which the codes spread most, coloured
+# by class. Point at a dot to see its digit; click it and the sliders above jump to its code. The cross
+# is the sliders' code: move a slider and watch it travel.
+
+# %%
+widgets.latent_map(model, data.test_images, data.test_labels, sliders=explorer)
+
+# %% [markdown]
 # ## Start from a real digit
 #
 # The same can be done from Python; the widget above follows. Here the sliders jump to the code of the

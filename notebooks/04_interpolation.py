@@ -103,7 +103,7 @@ display(fig)
 # the average). Neighbouring codes decode to similar digits.
 
 # %%
-map_view = widgets.latent_map(model, data.test_images, data.test_labels)
+map_view = widgets.latent_map(model, data.test_images, data.test_labels, interpolator=path)
 save_fig(map_view.figure, "latent_map", FIGURES, dpi=100)  # a photo-like figure: keep the file small
 map_view
 

@@ -206,6 +206,10 @@ def check_latent_sliders(page, scope: str, shots, kernel: bool = True) -> list[f
         wait_kernel_agrees(page, scope)
     page.locator(scope).screenshot(path=str(shots / "sliders_after_from_image.png"))
 
+    # samples from q(z|x) of that image, decoded in the page, and how much they vary
+    page.click(f"{scope} button.vaekit-posterior-samples")
+    assert "vary by" in page.inner_text(f"{scope} .vaekit-posterior-spread")
+
     # a mistake the user can fix is explained on the message line
     index.fill("99999")
     page.click(f"{scope} button.vaekit-from-digit")
@@ -222,7 +226,8 @@ def check_interpolator_plays(page, scope: str, shots) -> str:
     page.locator(scope).screenshot(path=str(shots / "interpolator_before.png"))
     page.evaluate("""s => {
         window.vaekitFrames = [];
-        const canvas = document.querySelector(s + ' canvas.vaekit-frame'), input = document.querySelector(s + ' .vaekit-frame-slider input');
+        const canvas = document.querySelector(s + ' canvas.vaekit-frame');
+        const input = document.querySelector(s + ' .vaekit-frame-slider input');
         const look = () => { window.vaekitFrames.push([Number(input.value), canvas.toDataURL()]);
                              if (window.vaekitFrames.length < 200) requestAnimationFrame(look); };
         look();
@@ -239,6 +244,35 @@ def check_interpolator_plays(page, scope: str, shots) -> str:
     page.click(f"{scope} .vaekit-method button[data-method='{other}']")
     assert canvas_hash(page, strip) != before
     return other
+
+
+def check_latent_map(page, shots, kernel: bool = True) -> None:
+    """Hover a dot: its image shows. Click it: the sliders take its code (the digit and the marker move).
+    Move a slider: the marker follows."""
+    scope, canvas = ".vaekit-latent-map", ".vaekit-latent-map canvas.vaekit-map-canvas"
+    page.wait_for_selector(f"{scope}[data-ready='1']", timeout=WIDGET_TIMEOUT_MS)
+    page.locator(scope).scroll_into_view_if_needed()
+    box = page.locator(canvas).bounding_box()
+    hovered = None
+    for fx, fy in [(0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.4, 0.4), (0.6, 0.6), (0.5, 0.3), (0.3, 0.5)]:
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        hovered = page.get_attribute(canvas, "data-hovered")
+        if hovered is not None:
+            break
+    assert hovered is not None, "no dot near the middle of the map"
+    assert f"test image {hovered}" in page.inner_text(f"{scope} .vaekit-caption")
+    sliders = ".vaekit-latent-sliders"
+    decoded, marker = canvas_hash(page, f"{sliders} canvas.vaekit-decoded"), page.get_attribute(canvas, "data-marker")
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    assert canvas_hash(page, f"{sliders} canvas.vaekit-decoded") != decoded, "clicking a dot must load its code"
+    assert page.get_attribute(canvas, "data-marker") != marker, "the marker must move to the clicked code"
+    assert f"test image {hovered}," in page.inner_text(f"{sliders} .vaekit-caption >> nth=1")
+    if kernel:
+        wait_kernel_agrees(page, sliders)
+    marker = page.get_attribute(canvas, "data-marker")
+    slider_keys(page, sliders, 0, "ArrowRight", 3)
+    assert page.get_attribute(canvas, "data-marker") != marker, "the marker must follow the sliders"
+    page.locator(scope).screenshot(path=str(shots / "latent_map.png"))
 
 
 def record_latencies(name: str, latencies: list[float]) -> None:
@@ -280,6 +314,22 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     latencies = check_latent_sliders(page, scope, shots)
     record_latencies("03_latent_sliders", latencies)
     assert statistics.median(latencies) < LATENCY_BOUND_MS
+    check_latent_map(page, shots)
+    # draw a digit: the kernel encodes it, the sliders take its code, its nearest test images show
+    drawing = page.locator(f"{scope} canvas.vaekit-draw")
+    drawing.scroll_into_view_if_needed()
+    box = drawing.bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.8 * box["height"], steps=15)  # a "1"
+    page.mouse.up()
+    before = canvas_hash(page, f"{scope} canvas.vaekit-decoded")
+    page.click(f"{scope} button.vaekit-encode-drawing")
+    wait_or_fail(page, "s => document.querySelectorAll(s + ' .vaekit-nearest canvas').length === 5",
+                 "no nearest test images after encoding a drawing", arg=scope)
+    assert canvas_hash(page, f"{scope} canvas.vaekit-decoded") != before
+    wait_kernel_agrees(page, scope)
+    page.locator(scope).screenshot(path=str(shots / "drawn_digit.png"))
     # the kernel's own variable holds the code the page shows
     shown = [float(v) for v in re.findall(r"-?\d+\.\d+", page.inner_text(f"{scope} .vaekit-code"))]
     printed = json.loads(run_new_cell(page, "import json; print(json.dumps(explorer.z))"))
@@ -287,7 +337,8 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     # and Python moves the page: reset from the kernel zeroes the sliders and repaints the digit
     before = canvas_hash(page, f"{scope} canvas.vaekit-decoded")
     run_new_cell(page, "explorer.reset()")
-    wait_or_fail(page, "s => [...document.querySelectorAll(s + ' .vaekit-latent-slider input')].every(i => Number(i.value) === 0)",
+    wait_or_fail(page, "s => [...document.querySelectorAll(s + ' .vaekit-latent-slider input')]"
+                       ".every(i => Number(i.value) === 0)",
                  "explorer.reset() in the kernel did not move the sliders", arg=scope)
     assert canvas_hash(page, f"{scope} canvas.vaekit-decoded") != before
     page.screenshot(path=str(shots / "notebook_after.png"))
@@ -307,7 +358,7 @@ LIVE_LOSS_RECORDER_JS = """() => {
     new MutationObserver(records => {
         for (const r of records) {
             const canvas = r.target;
-            if (r.type !== 'attributes' || !canvas.matches || !canvas.matches('canvas.vaekit-live-loss-canvas')) continue;
+            if (r.type !== 'attributes' || !canvas.matches?.('canvas.vaekit-live-loss-canvas')) continue;
             const prompt = canvas.closest('.jp-CodeCell')?.querySelector('.jp-InputArea-prompt');
             window.vaekitLiveLoss.push({points: canvas.dataset.points,
                                         running: !!prompt && prompt.textContent.includes('*')});
@@ -399,6 +450,8 @@ def test_exported_page_works_from_disk_without_network(browser, exported_page, r
         latencies = check_latent_sliders(page, ".vaekit-latent-sliders", shots, kernel=False)
         record_latencies("exported_html", latencies)
         check_interpolator_plays(page, ".vaekit-interpolator", shots)
+        check_latent_map(page, shots, kernel=False)
+        assert not page.is_visible(".vaekit-latent-sliders canvas.vaekit-draw"), "no kernel here to encode a drawing"
         page.screenshot(path=str(shots / "final.png"), full_page=True)
     finally:
         context.close()

@@ -24,7 +24,7 @@ def test_the_page_holds_everything_it_needs(seed_model, small_mnist, tmp_path):
     data = next(m for m in state["models"].values() if "spec" in m)
     assert len(data["labels"]) == 100 and all("$bytes" in data[k] for k in ("weights", "codes", "stds", "images"))
     views = re.findall(r'data-vaekit-model="([^"]+)"', text)
-    assert len(views) == 2 and all(state["models"][v]["data"] == "IPY_MODEL_" + next(
+    assert len(views) == 3 and all(state["models"][v]["data"] == "IPY_MODEL_" + next(
         k for k, m in state["models"].items() if "spec" in m) for v in views)
 
 

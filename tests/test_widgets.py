@@ -143,6 +143,17 @@ def test_start_from_class_7_sets_the_sliders_to_its_encoded_mean(sliders, traine
         sliders.start_from_index(500)
 
 
+def test_a_drawing_is_encoded_and_its_nearest_test_images_found(sliders, trained, small_mnist):
+    sliders.temperature = 2.0
+    drawn = to_float(small_mnist.test_images[42]).tolist()  # a "drawing" that is test image 42
+    sliders._on_message(sliders, {"drawn": drawn}, [])  # what the page sends
+    assert sliders.nearest[0] == 42 and len(sliders.nearest) == 5
+    mean = encode_means(trained, small_mnist.test_images[42:43])[0]
+    assert torch.allclose(sliders.code, mean, atol=1e-6)
+    sliders._on_message(sliders, {"drawn": [2.0] * 784}, [])
+    assert "pixels must lie in [0, 1]" in sliders.message
+
+
 def test_random_and_reset(sliders, trained, small_mnist):
     sliders.randomize()
     assert sliders.code.abs().sum() > 0
@@ -193,14 +204,30 @@ def test_principal_directions_of_points_on_a_line():
     assert ratios[0] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_latent_map_scatters_each_class_and_decodes_a_grid(trained, small_mnist):
-    view = vw.latent_map(trained, small_mnist.test_images, small_mnist.test_labels, grid=6)
-    assert "vaekit-latent-map" in view._dom_classes
-    scatter_ax, grid_ax = view.figure.axes[:2]
+def test_latent_map_projects_every_code_and_links_the_explorers(data, trained, small_mnist):
+    sliders = vw.LatentSliders(data)
+    path = vw.Interpolator(data)
+    view = vw.latent_map(trained, None, None, sliders=sliders, interpolator=path)
+    assert "vaekit-latent-map" in view._dom_classes and view.data is data
+    assert view.sliders is sliders and view.interpolator is path
+    codes = data.code_tensor
+    centre, directions, _ = principal_directions(codes)
+    assert torch.allclose(view.points(), (codes - centre) @ directions.T, atol=1e-5)
+    assert view.points().shape == (len(small_mnist.test_images), 2)
+
+
+def test_a_2d_model_is_mapped_as_it_is(small_mnist):
+    model = vaekit.build("2d", seed=0)
+    view = vw.latent_map(model, small_mnist.test_images[:100], small_mnist.test_labels[:100])
+    assert torch.equal(view.points(), view.data.code_tensor)
+
+
+def test_latent_map_figure_scatters_each_class_and_decodes_a_grid(trained, small_mnist):
+    figure = vw.plot_latent_map(trained, to_float(small_mnist.test_images), small_mnist.test_labels, grid=6)
+    scatter_ax, grid_ax = figure.axes[:2]
     assert sorted(t.get_text() for t in scatter_ax.get_legend().get_texts()) == [str(d) for d in range(10)]
     assert sum(len(c.get_offsets()) for c in scatter_ax.collections) == len(small_mnist.test_images)
     assert grid_ax.images[0].get_array().shape == (6 * 28, 6 * 28)
-    assert _pixels(view.image.value).ndim == 3
 
 
 def test_live_loss_plot_streams_each_point_once(small_mnist):

@@ -811,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="notebooks", help="the folder Lab shows (default: %(default)s)")
     p.add_argument("--token-file", default=None, help=token_help)
 
-    p = command("export-html", cmd_export_html, "write the sliders and the interpolator as one self-contained web page")
+    p = command("export-html", cmd_export_html, "write the explorers as one self-contained web page")
     p.add_argument("out", help="the page to write, e.g. explorer.html")
     p.add_argument("--checkpoint", default=None, help="model file, run folder or shipped model's name (default: seed)")
     p.add_argument("--images", type=_int_between(1, 10_000), default=1000, help="test images in the page (default: %(default)s)")

@@ -18,6 +18,7 @@ from .errors import VaekitError
 from .widgets import ModelData
 from .widgets.decoder import HERE as WIDGETS
 from .widgets.interpolation import Interpolator
+from .widgets.latentmap import LatentMap
 from .widgets.sliders import LatentSliders
 
 DEFAULT_IMAGES = 1000  # test images carried by the page: about 1 MB of pixels and codes
@@ -30,11 +31,12 @@ def _jsonable(value):
 
 
 def page_html(model, images, labels, title: str = "What a VAE has learnt") -> str:
-    """The page's text: the sliders and the interpolator over ``images`` (the test images to start from)."""
+    """The page's text: the sliders, the interpolator and the map over ``images`` (the test images)."""
     data = ModelData(model, images, labels)
     sliders, path = LatentSliders(data), Interpolator(data)
+    codes_map = LatentMap(data, sliders, path)
     models = {}
-    for widget in (data, sliders, path):
+    for widget in (data, sliders, path, codes_map):
         state = widget.get_state()
         models[widget.model_id] = {k: _jsonable(v) for k, v in state.items() if not k.startswith("_") or k in (
             "_esm", "_dom_classes")}
@@ -64,6 +66,8 @@ The decoder runs in this page: no server, no network.</p>
 <h2>From one image to another</h2>
 <p>The strip decodes the codes on the way from one test image's code to another's; ▶ plays the walk.</p>
 <div data-vaekit-model="{path.model_id}"></div>
+<h2>The map of the codes</h2>
+<div data-vaekit-model="{codes_map.model_id}"></div>
 <script type="application/json" id="vaekit-state">{payload}</script>
 <script type="module">
 {script}

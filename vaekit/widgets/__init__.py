@@ -1,22 +1,19 @@
-"""Widgets for exploring a VAE in JupyterLab: a live loss plot, latent sliders, an interpolator, a latent map.
+"""Widgets for exploring a VAE in JupyterLab, Voilà or a static page: latent sliders, an interpolator,
+an interactive latent map, a live loss plot.
 
-Each function (or class) returns an ipywidgets object and never calls ``display``,
-so it can be built and driven headless, in a test, as well as in a notebook::
+Each function returns a widget and never calls ``display``, so it can be built and driven headless, in a
+test, as well as in a notebook::
 
     ui = latent_sliders(model, data.test_images, data.test_labels)
     ui                      # the last line of a cell shows it
-    ui.sliders[0].value = 1.5
-    ui.random_button.click()
+    ui.z = [1.5] + [0.0] * 19
+    ui.randomize()
 
-Images are rendered kernel-side and set in place as PNG bytes on an
-``ipywidgets.Image``: no figure is re-plotted per slider tick, nothing flickers,
-and -- unlike an ipympl figure -- the image updates while a cell is still running
-(Run All Cells during training). Every widget carries CSS classes
+The work that must keep up with a hand runs in the browser: each widget is an anywidget whose ES module
+sits beside its Python module (sliders.js, interpolation.js, latentmap.js, live_loss.js); decoder.js
+decodes codes in plain JavaScript with the weights that ``ModelData`` sends once per model. The kernel
+holds the state (``z``, ``start``/``end``, ...) and is told every change. Every part carries a CSS class
 (``vaekit-...``) that the browser tests look for; see the docstrings.
-
-Mistakes a user can fix (an index out of range) are shown in the widget's
-message line and leave the widget as it was; anything unexpected inside a
-callback goes, with its traceback, into the widget's ``Output`` area.
 """
 
 from ._common import INACTIVE_KL, one_thread

@@ -6,12 +6,16 @@ import { element } from "./data.js";
 const WIDTH = 800, HEIGHT = 290, PAD = { left: 52, right: 12, top: 24, bottom: 34 };
 const COLOURS = { total: "#1f77b4", reconstruction: "#ff7f0e", kl: "#2ca02c" };
 
+// initialize() and render() get different proxies of one model: the history is kept by the model's uid
+const stores = new Map();
+
 function store(model) {
-  if (!model.vaekitLoss) {
+  const uid = model.get("uid");
+  if (!stores.has(uid)) {
     const history = model.get("history") ?? { steps: [], epochs: [] };
-    model.vaekitLoss = { steps: [...history.steps], epochs: [...history.epochs], views: new Set() };
+    stores.set(uid, { steps: [...history.steps], epochs: [...history.epochs], views: new Set() });
   }
-  return model.vaekitLoss;
+  return stores.get(uid);
 }
 
 // Listen from the model's creation: points sent before a view exists are kept.

@@ -8,6 +8,7 @@ way, a matplotlib figure re-rendered per update, cost 0.1-0.4 s and grew with th
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Callable
 
 import anywidget
@@ -37,9 +38,10 @@ class LossPlot(anywidget.AnyWidget):
 
     _esm = esm(HERE / "live_loss.js")
     history = traitlets.Dict({"steps": [], "epochs": []}).tag(sync=True)
+    uid = traitlets.Unicode().tag(sync=True)  # names this plot's history in the page
 
     def __init__(self):
-        super().__init__()
+        super().__init__(uid=uuid.uuid4().hex)
         self.add_class("vaekit-live-loss")
         self.steps: list[float] = []
         self.epochs: list[dict] = []

@@ -94,6 +94,17 @@ async function render({ model, el }) {
   left.append(element("div", "vaekit-caption", "decoded"), decoded);
   const right = element("div");
   right.append(caption, original);
+  // samples from q(z|x) of the image shown: how much its reconstructions vary
+  const SAMPLES = 8;
+  const posterior = element("button", "vaekit-posterior-samples", `${SAMPLES} samples from q(z|x)`);
+  posterior.title = "decode codes drawn from the encoder's Gaussian for the image shown";
+  posterior.disabled = true;
+  const strip = element("canvas", "vaekit-posterior-strip");
+  strip.width = SAMPLES * (d.side + 2) * 2;
+  strip.height = d.side * 2;
+  const spread = element("div", "vaekit-caption vaekit-posterior-spread");
+  const posteriorBox = element("div");
+  posteriorBox.append(posterior, strip, spread);
   pictures.append(left, right);
   const buttons = element("div", "vaekit-row");
   buttons.append(random, reset, temperatureBox);
@@ -102,7 +113,55 @@ async function render({ model, el }) {
   chooser.append(indexBox, classBox, fromDigit);
   const body = element("div", "vaekit-row");
   body.append(grid, pictures);
-  root.append(intro, buttons, chooser, body, code, message);
+
+  // -- draw your own digit: the kernel encodes it (there is no encoder in the page) ----------
+  const DRAW = 6; // px a pixel
+  const drawn = new Float32Array(d.side * d.side);
+  const drawing = digitCanvas(d, "vaekit-draw", DRAW);
+  drawing.style.touchAction = "none";
+  const drawCtx = drawing.getContext("2d");
+  const encode = element("button", "vaekit-encode-drawing", "use my drawing");
+  encode.title = "the kernel encodes your drawing; the sliders take its code";
+  const clear = element("button", "vaekit-clear-drawing", "clear");
+  const nearest = element("div", "vaekit-nearest vaekit-row");
+  const drawBox = element("div", "vaekit-row");
+  const drawButtons = element("div");
+  drawButtons.append(element("div", "vaekit-caption", "draw a digit (mouse or finger)"), encode, clear,
+                     element("div", "vaekit-caption", "nearest test images by code:"), nearest);
+  drawBox.append(drawing, drawButtons);
+  let pen = false;
+  function ink(event) {
+    const r = drawing.getBoundingClientRect();
+    const x = ((event.clientX - r.left) / r.width) * d.side, y = ((event.clientY - r.top) / r.height) * d.side;
+    for (let py = Math.floor(y) - 1; py <= Math.floor(y) + 1; py++) {
+      for (let px = Math.floor(x) - 1; px <= Math.floor(x) + 1; px++) {
+        if (px < 0 || py < 0 || px >= d.side || py >= d.side) continue;
+        const dist2 = (px + 0.5 - x) ** 2 + (py + 0.5 - y) ** 2; // a soft round brush, like a pen stroke
+        drawn[py * d.side + px] = Math.max(drawn[py * d.side + px], Math.min(1, 1.6 - dist2));
+      }
+    }
+    paintDigit(drawCtx, drawn, d.side, 0, 0, DRAW);
+  }
+  drawing.addEventListener("pointerdown", (e) => { pen = true; drawing.setPointerCapture(e.pointerId); ink(e); });
+  drawing.addEventListener("pointermove", (e) => pen && ink(e));
+  drawing.addEventListener("pointerup", () => (pen = false));
+  clear.addEventListener("click", () => { drawn.fill(0); paintDigit(drawCtx, drawn, d.side, 0, 0, DRAW); });
+  encode.addEventListener("click", () => {
+    say("encoding your drawing…");
+    model.send({ drawn: Array.from(drawn) });
+  });
+  function showNearest() {
+    nearest.replaceChildren(...model.get("nearest").map((i) => {
+      const c = digitCanvas(d, "vaekit-nearest-image", 2);
+      paintDigit(c.getContext("2d"), imageOf(d, i), d.side, 0, 0, 2);
+      c.title = `test image ${i}, ${d.classNames[d.labels[i]]}`;
+      return c;
+    }));
+  }
+  model.on("change:nearest", showNearest);
+
+  if (model.standalone) drawBox.style.display = "none"; // an exported page has no kernel to encode with
+  root.append(intro, buttons, chooser, body, code, message, posteriorBox, drawBox);
   const ctx = decoded.getContext("2d");
   const originalCtx = original.getContext("2d");
 
@@ -164,6 +223,7 @@ async function render({ model, el }) {
       return;
     }
     paintDigit(originalCtx, imageOf(d, i), d.side, 0, 0, SCALE);
+    posterior.disabled = false;
     caption.textContent = `original: test image ${i}, ${d.classNames[d.labels[i]]}`;
     showBand(i);
   }
@@ -182,6 +242,28 @@ async function render({ model, el }) {
     model.save_changes();
     say(clipped ? `${clipped} values lie beyond ±${span.toFixed(2)} and were clipped; raise the temperature` : "");
   }
+
+  posterior.addEventListener("click", () => {
+    const i = model.get("shown");
+    if (i < 0) return;
+    const mean = codeOf(d, i), stds = d.stds.subarray(i * d.latent, (i + 1) * d.latent);
+    const label = conditional ? d.labels[i] : null;
+    const images = Array.from({ length: SAMPLES }, () =>
+      decode(d.decoder, Array.from(mean, (m, k) => m + Math.abs(stds[k]) * normal()), label));
+    const sctx = strip.getContext("2d");
+    sctx.fillStyle = "white";
+    sctx.fillRect(0, 0, strip.width, strip.height);
+    images.forEach((img, k) => paintDigit(sctx, img, d.side, k * (d.side + 2) * 2, 0, 2));
+    // the average over pixels of each pixel's standard deviation across the samples, in grey levels
+    let total = 0;
+    for (let p = 0; p < d.pixels; p++) {
+      const values = images.map((img) => img[p]);
+      const m = values.reduce((a, b) => a + b, 0) / SAMPLES;
+      total += Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / SAMPLES);
+    }
+    spread.textContent = `the reconstructions of test image ${i} vary by ${((255 * total) / d.pixels).toFixed(1)} ` +
+      "grey levels a pixel (standard deviation, averaged over pixels)";
+  });
 
   random.addEventListener("click", () => {
     const T = Number(temperature.value);

@@ -12,8 +12,8 @@ import traitlets
 from ipywidgets import widget_serialization
 
 from ..errors import VaekitError
-from ..latent import decode_images, kl_per_dimension
-from ._common import INACTIVE_KL, SLIDER_SPAN, check_code, check_index, esm, format_code
+from ..latent import decode_images, encode_means, kl_per_dimension
+from ._common import INACTIVE_KL, SLIDER_SPAN, check_code, check_images, check_index, esm, format_code
 from .decoder import HERE, ModelData
 
 
@@ -27,7 +27,9 @@ class LatentSliders(anywidget.AnyWidget):
     In the page: ``.vaekit-latent-slider`` (``input[type=range]``, ``data-dimension``), ``canvas.vaekit-decoded``,
     ``canvas.vaekit-original``, ``.vaekit-random``, ``.vaekit-reset``, ``.vaekit-digit-index input``,
     ``.vaekit-digit-class select``, ``.vaekit-from-digit``, ``.vaekit-range input``, ``.vaekit-code``,
-    ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider); ``data-kernel-code`` on the
+    ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider), ``canvas.vaekit-draw`` with
+    ``.vaekit-encode-drawing``/``.vaekit-clear-drawing`` and ``.vaekit-nearest`` (draw your own digit);
+    ``data-kernel-code`` on the
     widget's element: ``kernel_code``.
     """
 
@@ -46,6 +48,7 @@ class LatentSliders(anywidget.AnyWidget):
     # The code as the kernel last heard it, sent back: the page shows it as the code line's tooltip (and
     # the browser tests compare it with the sliders). No decoding: one short text message per change.
     kernel_code = traitlets.Unicode("").tag(sync=True)
+    nearest = traitlets.List(traitlets.Int()).tag(sync=True)  # test images nearest to a drawing's code
 
     def __init__(self, data: ModelData, seed: int = 0):
         model = data.model
@@ -57,6 +60,7 @@ class LatentSliders(anywidget.AnyWidget):
         self.model = model
         self.generator = torch.Generator().manual_seed(seed)
         self.kernel_code = format_code(self.z)
+        self.on_msg(self._on_message)
 
     @traitlets.validate("z")
     def _valid_z(self, proposal):
@@ -106,7 +110,8 @@ class LatentSliders(anywidget.AnyWidget):
         """A code drawn from the prior at the current temperature: N(0, T² I)."""
         code = self.temperature * torch.randn(len(self.kl), generator=self.generator)
         clipped = self.set_code(code)
-        self.message = f"{len(clipped)} values beyond ±{self.span:.2f} were clipped to the sliders' range" if clipped else ""
+        self.message = (f"{len(clipped)} values beyond ±{self.span:.2f} were clipped to the sliders' range"
+                        if clipped else "")
 
     def reset(self) -> None:
         self.set_code(torch.zeros(len(self.kl)))
@@ -127,6 +132,26 @@ class LatentSliders(anywidget.AnyWidget):
         index = next_index_of_class(self.data, label, after=self.shown)
         self.start_from_index(index)
         return index
+
+
+    def start_from_drawing(self, pixels, neighbours: int = 5) -> list[int]:
+        """Encode a drawn image (pixels in [0, 1], e.g. from the page's drawing canvas), move the sliders to
+        its code and return (and show) the ``neighbours`` test images whose codes lie nearest."""
+        images, _ = check_images(torch.as_tensor(pixels, dtype=torch.float32)[None], [self.label], self.model)
+        mean = encode_means(self.model, images, labels=torch.tensor([self.label]))[0]
+        clipped = self.set_code(mean)
+        distances = (self.data.code_tensor - mean).norm(dim=1)
+        self.nearest = distances.argsort()[:neighbours].tolist()
+        self.message = (f"your drawing's code; dimensions {clipped} were clipped to ±{self.span:.2f}" if clipped
+                        else "your drawing's code")
+        return self.nearest
+
+    def _on_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and "drawn" in content:
+            try:
+                self.start_from_drawing(content["drawn"])
+            except VaekitError as exc:
+                self.message = str(exc)
 
 
 def next_index_of_class(data: ModelData, label, after: int = -1) -> int:

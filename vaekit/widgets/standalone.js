@@ -22,6 +22,7 @@ class Model {
     this.traits = Object.fromEntries(Object.entries(traits).map(([k, v]) => [k, revive(v)]));
     this.handlers = new Map();
     this.widget_manager = manager;
+    this.standalone = true; // no kernel behind this page
   }
   get(name) {
     return this.traits[name];
