@@ -297,6 +297,15 @@ def cmd_interpolate(args) -> None:
     title = f"{args.method} interpolation: test image {args.start} ({first}) to {args.end} ({last})"
     fig = plot_images(images, nrow=args.steps, title=title)
     print(f"interpolation: {save_fig(fig, args.name, args.figures)}")
+    if args.classes:
+        from . import classifier as clf
+        from .plotting import plot_path_classes
+
+        _, probabilities = clf.apply(clf.pretrained(info.name), images)
+        named = [info.class_names[k] for k in probabilities.argmax(1).tolist()]
+        print("classifier along the path: " + " ".join(named))
+        fig = plot_path_classes(images, probabilities, info.class_names, title)
+        print(f"classes along the path: {save_fig(fig, args.name + '_classes', args.figures)}")
 
 
 def cmd_evaluate(args) -> None:
@@ -513,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, choices=range(2, 101), default=10, metavar="{2..100}", help="default: %(default)s")
     p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
     p.add_argument("--name", default="interpolation", help="figure name (default: %(default)s)")
+    p.add_argument("--classes", action="store_true",
+                   help="also the dataset classifier's probabilities along the path (figure NAME_classes)")
 
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)
