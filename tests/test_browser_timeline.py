@@ -47,6 +47,7 @@ def lab(small_mnist, tmp_path_factory):
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, root / "timeline.ipynb")
     server = start_lab(root, tmp_path_factory.mktemp("timeline-server"), VAEKIT_DATA=str(data_root().resolve()))
+    server.notebook_root = root
     yield server
     server.stop()
 
@@ -100,4 +101,14 @@ def test_the_timeline_scrubs_and_plays(page, lab):
     page.wait_for_function("s => document.querySelector(s).textContent.trim() === '2'", arg=kernel, timeout=30_000)
     page.wait_for_function("s => document.querySelector(s).textContent.trim() === '3 / 3'", arg=readout)
     assert _pixels(page, "canvas.vaekit-timeline-samples") == last["samples"]
-    assert not page.eval_on_selector(".vaekit-play-button", "b => b.classList.contains('vaekit-on')")
+    # ... and stops there: the button lets go on the tick after the last frame
+    page.wait_for_function("() => !document.querySelector('.vaekit-play-button').classList.contains('vaekit-on')",
+                           timeout=10_000)
+    page.wait_for_timeout(500)
+    assert page.inner_text(readout).strip() == "3 / 3"
+
+    # The GIF button: the kernel writes the whole run next to the notebook and says so.
+    page.click(".vaekit-gif-button")
+    page.wait_for_function("() => document.querySelector('.vaekit-message').textContent.startsWith('wrote ')",
+                           timeout=30_000)
+    assert (lab.notebook_root / "training.gif").stat().st_size > 0

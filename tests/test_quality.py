@@ -78,3 +78,12 @@ def test_a_bad_classifier_file_is_a_clear_error(tmp_path):
         clf.load(tmp_path / "c.safetensors")
     with pytest.raises(CheckpointError, match="no classifier is shipped for 'cifar'"):
         clf.pretrained("cifar")
+
+
+def test_interpolate_classes_reads_each_frame(vaekit, tmp_path):
+    path = checkpoint.save(tmp_path / "m.safetensors", build("seed", seed=0, hidden_sizes=(32,), latent_size=4))
+    result = vaekit("interpolate", "--checkpoint", str(path), "--steps", "6", "--classes", "--figures", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    line = next(li for li in result.stdout.splitlines() if li.startswith("classifier along the path:"))
+    assert len(line.split(":")[1].split()) == 6 and all(c in "0123456789" for c in line.split(":")[1].split())
+    assert (tmp_path / "interpolation_classes.png").exists()

@@ -154,3 +154,17 @@ def test_the_timeline_widget_scrubs_through_the_snapshots(recorded):
     with pytest.raises(VaekitError, match="snapshots 0 to 2, not 3"):
         widget.epoch = 3
     assert widget.epoch == 0
+
+
+def test_the_timeline_gif_button_writes_the_run(recorded, tmp_path):
+    from PIL import Image
+
+    from vaekit.timeline import training_timeline
+
+    _, recorder, history = recorded
+    widget = training_timeline(snapshots.from_tensors(recorder.state_tensors(), history))
+    widget.gif_path = str(tmp_path / "run.gif")
+    widget._on_message(widget, {"event": "gif"}, [])  # what the button's click sends
+    with Image.open(tmp_path / "run.gif") as gif:
+        assert gif.n_frames == 3
+    assert widget.message.startswith("wrote ") and "3 frames" in widget.message

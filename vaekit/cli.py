@@ -438,8 +438,20 @@ def cmd_interpolate(args) -> None:
         # A conditional model keeps the first image's class along the path: only the style moves.
         labels = None if y is None else y[:1].expand(args.steps)
         images = torch.sigmoid(model.decode(codes, labels))
-    fig = plot_images(images, nrow=args.steps, title=f"{args.method} interpolation: {start_name} to {end_name}")
+    title = f"{args.method} interpolation: {start_name} to {end_name}"
+    fig = plot_images(images, nrow=args.steps, title=title)
     print(f"interpolation: {save_fig(fig, args.name, folder)}")
+    if args.classes:
+        from . import classifier as clf
+        from .data import MNIST_INFO
+        from .plotting import plot_path_classes
+
+        info = model.data_info or MNIST_INFO
+        _, probabilities = clf.apply(clf.pretrained(info.name), images)
+        named = [info.class_names[k] for k in probabilities.argmax(1).tolist()]
+        print("classifier along the path: " + " ".join(named))
+        fig = plot_path_classes(images, probabilities, info.class_names, title)
+        print(f"classes along the path: {save_fig(fig, args.name + '_classes', folder)}")
 
 
 def cmd_evaluate(args) -> None:
@@ -741,6 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_int_between(2, MAX_ROW_IMAGES, f" (one row holds at most {MAX_ROW_IMAGES} digits)"),
                    default=10, metavar=f"{{2..{MAX_ROW_IMAGES}}}", help="default: %(default)s")
     p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
+    p.add_argument("--classes", action="store_true",
+                   help="also the dataset classifier's probabilities along the path (figure NAME_classes)")
 
     p = command("evaluate", cmd_evaluate, "the test set's negative ELBO in nats per image")
     needs_model(p)

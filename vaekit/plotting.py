@@ -267,3 +267,25 @@ def plot_rows(rows: dict[str, torch.Tensor], title: str | None = None) -> Figure
     fig.subplots_adjust(left=0.9 / fig.get_figwidth(), right=0.99, top=1 - (0.35 if title else 0.05) / fig.get_figheight(),
                         bottom=0.05 / fig.get_figheight(), hspace=0.05)
     return fig
+
+
+def plot_path_classes(images: torch.Tensor, probabilities: torch.Tensor, class_names: tuple[str, ...],
+                      title: str | None = None) -> Figure:
+    """An interpolation strip over the classifier's probability of each class along it (the classes that
+    ever pass 5 %), so that one reads at which frame the 4 becomes a 9."""
+    steps = len(images)
+    fig = Figure(figsize=(max(6.0, 0.6 * steps), 4.2))
+    strip_ax, curve_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, 2]})
+    strip_ax.imshow(image_grid(images, nrow=steps), cmap="binary_r", vmin=0, vmax=1, interpolation="nearest")
+    strip_ax.set_axis_off()
+    if title:
+        strip_ax.set_title(title, fontsize=9)
+    shown = [k for k in range(probabilities.shape[1]) if probabilities[:, k].max() > 0.05]
+    for k in shown:
+        curve_ax.plot(range(steps), probabilities[:, k].numpy(), "o-", markersize=3, label=class_names[k])
+    curve_ax.set(xlim=(-0.5, steps - 0.5), ylim=(0, 1.02), xlabel="frame", ylabel="classifier's probability")
+    curve_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    curve_ax.grid(alpha=0.3)
+    curve_ax.legend(fontsize=8, ncol=min(len(shown), 5))
+    fig.tight_layout()
+    return fig

@@ -64,7 +64,12 @@ async function render({ model, el }) {
   const scrub = Object.assign(element("input"), { type: "range", min: 0, max: count - 1, step: 1 });
   const readout = element("span", "vaekit-epoch-readout");
   scrubBox.append(scrub, readout);
-  controls.append(play, stop, scrubBox);
+  const gif = element("button", "vaekit-gif-button", "GIF");
+  gif.title = "write the whole run as an animated GIF (in the notebook's folder)";
+  const message = element("span", "vaekit-message");
+  gif.addEventListener("click", () => model.send({ event: "gif" }));
+  model.on("change:message", () => (message.textContent = model.get("message")));
+  controls.append(play, stop, scrubBox, gif, message);
   const pictures = element("div", "vaekit-pictures");
   const left = element("div"), right = element("div");
   left.append(element("div", "vaekit-caption", `${nSamples} fixed codes from the prior, decoded`));

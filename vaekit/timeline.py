@@ -32,7 +32,7 @@ class TrainingTimeline(anywidget.AnyWidget):
     themselves are sent once. In the page: ``.vaekit-play-button``, ``.vaekit-stop-button``,
     ``.vaekit-epoch-slider input``, ``.vaekit-epoch-readout``, ``canvas.vaekit-timeline-samples``,
     ``canvas.vaekit-timeline-reconstructions``, ``canvas.vaekit-timeline-kl``, ``canvas.vaekit-timeline-loss``,
-    ``.vaekit-timeline-caption``.
+    ``.vaekit-timeline-caption``, ``.vaekit-gif-button`` (writes ``gif_path``), ``.vaekit-message``.
     """
 
     _esm = HERE / "timeline.js"
@@ -43,6 +43,7 @@ class TrainingTimeline(anywidget.AnyWidget):
     .vaekit-root canvas { image-rendering: pixelated; }
     .vaekit-root button.vaekit-on { font-weight: bold; }
     .vaekit-epoch-readout { font-variant-numeric: tabular-nums; margin-left: 6px; }
+    .vaekit-message { font-size: 12px; }
     """
     side = traitlets.Int().tag(sync=True)
     n_samples = traitlets.Int().tag(sync=True)
@@ -55,6 +56,8 @@ class TrainingTimeline(anywidget.AnyWidget):
     epochs = traitlets.List().tag(sync=True)
     epoch = traitlets.Int(0).tag(sync=True)
     interval_ms = traitlets.Int(INTERVAL_MS).tag(sync=True)
+    gif_path = traitlets.Unicode("training.gif").tag(sync=True)  # where the GIF button writes, from the kernel's folder
+    message = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, timeline: snap.Timeline, epoch: int | None = None, interval_ms: int = INTERVAL_MS):
         pixels = timeline.samples.shape[-1]
@@ -77,6 +80,22 @@ class TrainingTimeline(anywidget.AnyWidget):
             interval_ms=interval_ms,
         )
         self.add_class("vaekit-training-timeline")
+        self.on_msg(self._on_message)
+
+    def _on_message(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("event") == "gif":
+            try:
+                self.save_gif()
+            except (OSError, VaekitError) as exc:
+                self.message = f"could not write {self.gif_path}: {exc}"
+
+    def save_gif(self, path: str | os.PathLike | None = None, fps: float = 4.0) -> Path:
+        """The whole run as a GIF (``animate.training_frames``); the widget's GIF button calls this."""
+        from .animate import save_gif, training_frames
+
+        written = save_gif(training_frames(self.timeline), path or self.gif_path, fps)
+        self.message = f"wrote {written} ({len(self.timeline)} frames)"
+        return written
 
     @traitlets.validate("epoch")
     def _valid_epoch(self, proposal):
