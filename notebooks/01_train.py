@@ -32,10 +32,10 @@
 import os
 from pathlib import Path
 
+import vaekit  # before torch: its threads then wait passively, not spin, beside a browser (vaekit/threads.py)
 import torch
 from IPython.display import display
 
-import vaekit
 from vaekit import widgets
 from vaekit.plotting import plot_histories, plot_history, plot_images, plot_pairs, save_fig
 

@@ -38,6 +38,16 @@ def test_losses_and_gradients_match_autograd(small_mnist, head, activation):
             torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6 * g.abs().max().item(), msg=name)
 
 
+def test_other_sizes_match_autograd_too(small_mnist):
+    model = build("seed", seed=2, hidden_sizes=(64,), latent_size=2, head="logvar")
+    x, _ = batch_and_noise(small_mnist.train_images)
+    eps = torch.randn(BATCH, 2, generator=torch.Generator().manual_seed(3))
+    expected, grads = autograd_step(model, x, eps)
+    torch.testing.assert_close(FastStep(model, BATCH).step(x, eps), expected, rtol=1e-6, atol=0)
+    for p, g in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6 * g.abs().max().item())
+
+
 @pytest.mark.parametrize("head", ["sigma", "logvar"])
 def test_kl_weight_scales_only_the_kl_gradient(small_mnist, head):
     model = build("seed", seed=1, head=head)

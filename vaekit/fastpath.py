@@ -195,7 +195,10 @@ class FastStep:
                                   self.d_out[below] if below is not None else self.d_z)
         # Through the reparameterisation to the heads, plus the KL's own gradient.
         d_z = self.d_z
-        torch.add(d_z, mean, alpha=kl_weight, out=self.d_mean) if kl_weight != 1.0 else torch.add(d_z, mean, out=self.d_mean)
+        if kl_weight == 1.0:  # d KL / d mean = mean
+            torch.add(d_z, mean, out=self.d_mean)
+        else:
+            torch.add(d_z, mean, alpha=kl_weight, out=self.d_mean)
         d_scale = torch.mul(d_z, eps, out=self.d_scale)
         if self.head == "logvar":
             # z path: d std = d z * eps; std = exp(s / 2) -> d s = d std * std * 0.5
