@@ -16,15 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
-import benchlib  # noqa: E402
-from bench_speed import BATCH, VaekitTrainer, alternate  # noqa: E402
+from bench_speed import BATCH, VaekitTrainer, alternate  # noqa: E402, I001  # imports vaekit before torch
+import torch  # noqa: E402
 
+import benchlib  # noqa: E402
 import vaekit  # noqa: E402
 from vaekit.data import data_root  # noqa: E402
 
@@ -34,7 +33,8 @@ class SeedTF1:
 
     def __init__(self, python: str, threads: int):
         command = [python, str(HERE / "seed_tf1.py"), "--serve", "--threads", str(threads), "--data", str(data_root())]
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        # TensorFlow as it comes: its own thread pools, no wait policy of vaekit's.
+        env = {**{k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}, "OMP_NUM_THREADS": str(threads)}
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
         )

@@ -25,6 +25,8 @@ import torch
 
 import vaekit
 from vaekit import widgets as vw
+from vaekit.latent import decode_images
+from vaekit.plotting import digit_png
 
 
 def measure(function, reps: int, warmup: int = 20) -> tuple[float, float]:
@@ -54,7 +56,7 @@ def main() -> None:
     path = vw.interpolator(model, data.test_images, data.test_labels)
     codes = torch.randn(args.reps + 100, model.config.latent_size, generator=torch.Generator().manual_seed(0))
     values = (torch.rand(args.reps + 100, generator=torch.Generator().manual_seed(1)) * 4 - 2).tolist()
-    digit = vw.decode_images(model, codes[:1])[0]
+    digit = decode_images(model, codes[:1])[0]
 
     lines = [
         f"vaekit widget benchmark, {datetime.datetime.now().isoformat(timespec='seconds')}",
@@ -75,11 +77,11 @@ def main() -> None:
     slider = explorer.sliders[0]
     total = report("slider update, end to end (decode + 224 px PNG + Image + label)", lambda i: setattr(slider, "value", values[i]))
     with vw.one_thread():
-        report("  decode one code (20 -> 784, torch on 1 thread, no grad)", lambda i: vw.decode_images(model, codes[i : i + 1]))
-    report(f"  for comparison: the same decode on {torch.get_num_threads()} threads", lambda i: vw.decode_images(model, codes[i : i + 1]))
-    report("  PNG of one digit, 28 -> 224 px nearest, compress_level=1", lambda i: vw.digit_png(digit))
+        report("  decode one code (20 -> 784, torch on 1 thread, no grad)", lambda i: decode_images(model, codes[i : i + 1]))
+    report(f"  for comparison: the same decode on {torch.get_num_threads()} threads", lambda i: decode_images(model, codes[i : i + 1]))
+    report("  PNG of one digit, 28 -> 224 px nearest, compress_level=1", lambda i: digit_png(digit))
     report("  for comparison: the same PNG at Pillow's default level 6", lambda i: _png_level(digit, 6))
-    report("  for comparison: a 28 px PNG (the browser would upscale)", lambda i: vw.digit_png(digit, scale=1))
+    report("  for comparison: a 28 px PNG (the browser would upscale)", lambda i: digit_png(digit, scale=1))
     methods = ("spherical", "linear")
     report("interpolation strip, end to end (10 steps; strip + frame PNGs)",
            lambda i: setattr(path.method, "value", methods[i % 2]), reps=max(50, args.reps // 10))

@@ -185,27 +185,28 @@ def start_lab(root_dir: Path, scratch: Path, **env: str) -> Server:
     command = [
         str(VENV_BIN / "jupyter"), "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
+        f"--ServerApp.root_dir={root_dir}",
         f"--LabApp.user_settings_dir={scratch / 'lab-settings'}", f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
         "--LabApp.news_url=None",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # containers run as root; Lab refuses to start otherwise
-    return _start(command, scratch, isolated_env(scratch, **env), root_dir, port, token, "jupyter-lab",
+    # The token goes through the environment (as `make lab` passes it), never on a command line.
+    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), root_dir, port, token, "jupyter-lab",
                   ready=lambda server: server.status_of("/api/status") == 200)
 
 
 def start_explorer(scratch: Path, **env: str) -> Server:
     """`python -m vaekit explore`, exactly as a user starts it."""
     port, token = free_port(), secrets.token_hex(16)
-    command = [sys.executable, "-m", "vaekit", "explore", "--port", str(port), "--token", token]
+    command = [sys.executable, "-m", "vaekit", "explore", "--port", str(port)]
 
     def listening(server: Server) -> bool:
         # A TCP connect, not a GET: a GET of "/" starts a kernel and runs the whole notebook.
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
         return True
 
-    return _start(command, scratch, isolated_env(scratch, **env), ROOT, port, token, "vaekit-explore",
+    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), ROOT, port, token, "vaekit-explore",
                   ready=listening)
 
 
@@ -257,3 +258,54 @@ def artifact_dir(test_name: str) -> Path:
     folder = ARTIFACTS / test_name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# -- what the browser-side widgets paint ------------------------------------------------------
+
+# A hash of a canvas's pixels (red channel: the digits are grey): changes when the picture changes.
+CANVAS_HASH_JS = """c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i += 4) h = (Math.imul(h, 31) + d[i]) | 0;
+    return h;
+}"""
+
+# Input event -> canvas painted. A key or pointer event starts the clock; this listener sees the slider's
+# input event first (capturing: JupyterLab stops events from bubbling out of a widget), asks for the next
+# animation frame -- the slider's own handler then decodes and paints the canvas synchronously, in the same
+# task -- and stops the clock just after that frame (a message posted from inside the frame's callback is
+# handled once the frame is painted).
+LATENCY_PROBE_JS = """() => {
+    if (window.vaekitLatency) return;
+    window.vaekitLatency = [];
+    let started = null;
+    const start = e => { started = e.timeStamp; };
+    document.addEventListener('keydown', start, true);
+    document.addEventListener('pointermove', start, true);
+    document.addEventListener('input', e => {
+        if (started === null || !e.target.closest('.vaekit-latent-slider')) return;
+        const t0 = started;
+        started = null;
+        requestAnimationFrame(() => {
+            const channel = new MessageChannel();
+            channel.port1.onmessage = () => window.vaekitLatency.push(performance.now() - t0);
+            channel.port2.postMessage(null);
+        });
+    }, true);
+}"""
+
+
+def canvas_hash(page, selector: str) -> int:
+    return page.eval_on_selector(selector, CANVAS_HASH_JS)
+
+
+def slider_keys(page, scope: str, position: int, key: str, presses: int) -> list[float]:
+    """Press ``key`` on the latent slider at ``position`` ``presses`` times, each once the last one's frame
+    was painted; returns each press's latency, input event to canvas painted (ms)."""
+    page.evaluate(LATENCY_PROBE_JS)
+    page.evaluate("() => { window.vaekitLatency.length = 0; }")
+    page.locator(f"{scope} .vaekit-latent-slider input").nth(position).focus()
+    for done in range(1, presses + 1):
+        page.keyboard.press(key)
+        page.wait_for_function("n => window.vaekitLatency.length >= n", arg=done, timeout=10_000)
+    return page.evaluate("() => [...window.vaekitLatency]")

@@ -9,6 +9,12 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+
+# vaekit before torch: its OpenMP threads then wait passively (vaekit/threads.py); on a busy
+# machine the suite is otherwise several times slower.
+from vaekit import PASSIVE_WAITING  # noqa: F401
+
+# isort: split
 import torch
 
 from vaekit.cli import main

@@ -24,12 +24,12 @@ def test_every_command_has_help(vaekit, command):
 @pytest.mark.parametrize(
     "args, reason",
     [
-        (["train", "--epochs", "-1"], "argument --epochs: '-1' is not an integer >= 0"),
-        (["train", "--batch-size", "0"], "argument --batch-size: '0' is not a positive integer"),
+        (["train", "--epochs", "-1"], "argument --epochs: '-1' is not an integer from 0 to 100,000"),
+        (["train", "--batch-size", "0"], "argument --batch-size: '0' is not an integer from 1 to 1,000,000"),
         (["train", "--lr", "fast"], "argument --lr: 'fast' is not a positive number"),
         (["train", "--head", "gauss"], "argument --head: invalid choice: 'gauss'"),
-        (["train", "--epochs", "two"], "argument --epochs: 'two' is not an integer >= 0"),
-        (["train", "--latent-size", "0"], "argument --latent-size: '0' is not a positive integer"),
+        (["train", "--epochs", "two"], "argument --epochs: 'two' is not an integer from 0 to 100,000"),
+        (["train", "--latent-size", "0"], "argument --latent-size: '0' is not an integer from 1 to 1,024"),
         (["train", "--grad-clip", "-1"], "argument --grad-clip: '-1' is not a positive number"),
         (["train", "--grad-clip", "nan"], "argument --grad-clip: 'nan' is not a positive number"),
         (["train", "--checkpoint-every", "0"], "argument --checkpoint-every: '0' is not a positive integer"),

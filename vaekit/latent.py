@@ -50,6 +50,14 @@ def _encoded(model: VAE, images: torch.Tensor, labels: torch.Tensor | None, batc
 
 
 @torch.no_grad()
+def encode_posteriors(model: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
+                      batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z|x) of each image: its mean and standard deviation, (N, latent_size) each, on the CPU."""
+    pairs = [(mean.cpu(), model.std(scale).cpu()) for mean, scale in _encoded(model, images, labels, batch_size)]
+    return torch.cat([m for m, _ in pairs]), torch.cat([s for _, s in pairs])
+
+
+@torch.no_grad()
 def kl_per_dimension(
     model: VAE, images: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -64,6 +72,25 @@ def kl_per_dimension(
         single = [model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])]
         total += torch.stack(single)
     return total / len(images)
+
+
+def _device(model: VAE) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def decode_images(model: VAE, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, latent) codes -> (N, pixels) intensities in [0, 1], on the CPU. ``labels``: for a conditional model."""
+    device = _device(model)
+    return torch.sigmoid(model.decode(codes.to(device), None if labels is None else labels.to(device))).cpu()
+
+
+def principal_directions(codes: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PCA of codes (N, latent): (centre (latent,), directions (k, latent), explained variance ratios (k,))."""
+    centre = codes.mean(dim=0)
+    _, singular, vh = torch.linalg.svd(codes - centre, full_matrices=False)
+    variance = singular.square()
+    return centre, vh[:k], variance[:k] / variance.sum()
 
 
 def grid_codes(n: int = 15, span: float = 3.0) -> torch.Tensor:

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import checks
 from .data import to_float
 from .errors import ConfigError
 
@@ -318,6 +319,7 @@ class VAE(nn.Module):
 
         A conditional model draws the class ``labels`` (one class for all, or (n,) of them).
         """
+        temperature = checks.temperature(temperature)
         device = next(self.parameters()).device
         z = temperature * torch.randn(n, self.config.latent_size, generator=generator, device=device)
         if labels is not None:
@@ -327,5 +329,6 @@ class VAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode each image's mean code (no sampling): (B, 784) in [0, 1]."""
+        x = checks.images(x, self.config.input_size)  # NumPy, uint8 or float64 welcome; NaN or 0-255 floats refused
         mean, _ = self.encode(x, y)
         return torch.sigmoid(self.decode(mean, y))

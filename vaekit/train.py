@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed, precision
+from . import distributed, fastpath, precision
 from .data import BINARIZED_TEST_SEED, binarize, shuffled_batches, to_float
 from .device import pick_device
 from .errors import CheckpointError, ConfigError, TrainingError
@@ -92,10 +93,26 @@ class Callback:
     def on_batch_end(self, trainer: Trainer, batch_loss: float) -> None:
         """``batch_loss``: the step's negative ELBO per image, before the update."""
 
+    def on_epoch_record(self, trainer: Trainer, record: dict) -> None:
+        """An epoch is done and ``record`` is its line of the history; the checkpoint is written next.
+
+        For callbacks that keep something of each epoch in the checkpoint (``state_tensors``).
+        """
+
     def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        """``record``: the epoch's line of the history (see ``Trainer._end_epoch``)."""
+        """``record``: the epoch's line of the history (see ``Trainer._end_epoch``), already checkpointed."""
 
     def on_train_end(self, trainer: Trainer) -> None: ...
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Tensors this callback keeps in the training checkpoint, so that a resumed run continues them.
+
+        Names carry the callback's own prefix, and ``checkpoint.py`` must know how to validate them.
+        """
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Called by ``Trainer.restore`` with every non-weight tensor of the checkpoint resumed from."""
 
 
 @torch.no_grad()
@@ -125,6 +142,30 @@ def evaluate(
     model.train(was_training)
     n = len(images)
     return {"total": (reconstruction + kl) / n, "reconstruction": reconstruction / n, "kl": kl / n}
+
+
+# The history that ``fit`` returns (and every checkpoint holds):
+#   history["batch_losses"]: the negative ELBO per image of every training step, before its update;
+#   history["epochs"]: one record per epoch with the keys below (losses in nats per image).
+HISTORY_KEYS = {
+    "epoch": "the epoch's number, from 0",
+    "train_total": "mean negative ELBO per image over the epoch's training batches",
+    "train_reconstruction": "its reconstruction term, -log p(x|z)",
+    "train_kl": "its KL term, KL(q(z|x) || N(0, I))",
+    "train_objective": "what was minimised: reconstruction + beta * KL (train_total when beta is 1)",
+    "beta": "the KL's weight at the epoch's end (TrainConfig.beta, ramped up during kl_warmup)",
+    "last_batch_total": "the epoch's last batch after the update, summed over its images (the seed's printout)",
+    "last_batch_reconstruction": "that batch's reconstruction term, summed",
+    "last_batch_kl": "that batch's KL term, summed",
+    "test_total": "negative ELBO per image on the test images (only when test images were given)",
+    "test_reconstruction": "its reconstruction term",
+    "test_kl": "its KL term",
+    "seconds": "the epoch's training time",
+}
+
+
+# The TrainConfig fields a resumed run may change: they do not change the mathematics of a step.
+RESUMABLE_CHANGES = {"epochs", "device", "checkpoint_every"}
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -173,6 +214,17 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
         self._loss = distributed.loss_function(self.model)  # DDP under torchrun
+        # --fast: bfloat16 only where it is native and (one process) measured faster; else float32 and a warning.
+        probe = None if distributed.world_size() > 1 else (
+            lambda: precision.probe(self.model, to_float(self.train_images[: config.batch_size]), self.device))
+        key = (repr(model.config), config.batch_size, torch.get_num_threads())
+        self.precision = precision.decide(self.device, config.fast, probe, cache_key=key)
+        if self.precision.note:
+            warnings.warn(self.precision.note, precision.PrecisionWarning, stacklevel=2)
+        # The MLP's step written out by hand (fastpath.py: same numbers, less overhead); None = autograd.
+        self.hand_written_step = fastpath.for_training(
+            self.model, self.device, config.batch_size, self.precision.bfloat16, distributed.world_size()
+        )
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.epoch = 0  # the epoch in progress (or the next one)
         self.step = 0  # steps done in that epoch
@@ -220,14 +272,20 @@ class Trainer:
         # batch's noise, drawn whole so that N processes compute what one does.
         eps = torch.randn(len(batch), self.model.config.latent_size, generator=self.noise, device=self.device)
         rows = distributed.my_rows(len(batch))
-        with precision.autocast(self.model, self.device, self.config.fast):
-            loss = self._loss(batch[rows], None if labels is None else labels[rows], eps[rows])
         # The objective weighs the KL by beta (ramped up during a warm-up); the
         # history also keeps the true negative ELBO, comparable between runs.
         weight = self.config.kl_weight(self.epoch + self.step / self.steps_per_epoch)
-        objective = loss.total if weight == 1.0 else loss.reconstruction + weight * loss.kl
+        if self.hand_written_step is not None and not self.hand_written_step.fits():
+            self.hand_written_step = None  # the model changed (a hook, a layer): autograd from now on
+        if self.hand_written_step is not None:  # loss and gradients in one pass, no autograd graph
+            losses = self.hand_written_step.step(batch, eps, weight)
+        else:
+            with precision.autocast(self.model, self.device, self.precision.bfloat16):
+                loss = self._loss(batch[rows], None if labels is None else labels[rows], eps[rows])
+            objective = loss.total if weight == 1.0 else loss.reconstruction + weight * loss.kl
+            losses = torch.stack([loss.total, loss.reconstruction, loss.kl]).detach()
         # One read of the device per step, summed over the processes under torchrun.
-        sums = distributed.sum_over_processes(torch.stack([loss.total, loss.reconstruction, loss.kl]).detach())
+        sums = distributed.sum_over_processes(losses)
         value, reconstruction, kl = sums.tolist()
         if not math.isfinite(value):
             raise TrainingError(
@@ -235,9 +293,10 @@ class Trainer:
                 "The seed's sigma head is prone to this: try the log-variance head (--head logvar), "
                 "a lower learning rate, or gradient clipping (--grad-clip 100)"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        # DDP averages gradients over the processes; the loss is a sum over the batch.
-        (objective * distributed.world_size()).backward()
+        if self.hand_written_step is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            # DDP averages gradients over the processes; the loss is a sum over the batch.
+            (objective * distributed.world_size()).backward()
         if self.config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -284,8 +343,11 @@ class Trainer:
         self.epoch += 1
         self.step = 0
         self._sums = self._zero_sums()
+        for cb in self.callbacks:
+            cb.on_epoch_record(self, record)  # what callbacks keep of this epoch goes into the checkpoint
         if self.checkpoint_path is not None:
             self.save_checkpoint()
+        # After the checkpoint: an epoch reported (printed, plotted) is an epoch saved.
         for cb in self.callbacks:
             cb.on_epoch_end(self, record)
 
@@ -308,8 +370,17 @@ class Trainer:
         for index, moments in optimizer_state["state"].items():
             for key, tensor in moments.items():
                 state[f"optimizer.{index}.{key}"] = torch.as_tensor(tensor)
-        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images)}
+        state.update(self.callback_tensors())
+        progress = {"epoch": self.epoch, "step": self.step, "sums": self._sums, "train_images": len(self.train_images),
+                    "test_images": 0 if self.test_images is None else len(self.test_images)}
         return ckpt.save(path, self.model, self.history, asdict(self.config), progress, state, self.model.data_info)
+
+    def callback_tensors(self) -> dict[str, torch.Tensor]:
+        """What the callbacks keep in checkpoints (training snapshots); the CLI adds them to the model file too."""
+        tensors = {}
+        for cb in self.callbacks:
+            tensors.update(cb.state_tensors())
+        return tensors
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
         """Continue from a training checkpoint written by ``save_checkpoint``."""
@@ -326,7 +397,7 @@ class Trainer:
             saved = TrainConfig.from_dict(checkpoint.train_config)
         except ConfigError as exc:
             raise CheckpointError(f"{where}: invalid train_config: {exc}") from None
-        for name in ("batch_size", "learning_rate", "seed", "beta", "kl_warmup"):
+        for name in sorted({f.name for f in fields(TrainConfig)} - RESUMABLE_CHANGES):
             if getattr(saved, name) != getattr(self.config, name):
                 raise CheckpointError(
                     f"cannot resume: the checkpoint was trained with {name}={getattr(saved, name)!r}, "
@@ -343,6 +414,12 @@ class Trainer:
             raise CheckpointError(
                 f"cannot resume: the checkpoint was trained on {progress['train_images']:,} images, "
                 f"this run has {len(self.train_images):,} (use the same --train-limit)"
+            )
+        test_images = 0 if self.test_images is None else len(self.test_images)
+        if progress.get("test_images", test_images) != test_images:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was tested on {progress['test_images']:,} images, "
+                f"this run has {test_images:,} (use the same --test-limit)"
             )
         if progress["step"] >= self.steps_per_epoch:
             raise CheckpointError(
@@ -364,6 +441,8 @@ class Trainer:
                 optimizer_state["state"][index] = moments
         self.optimizer.load_state_dict(optimizer_state)
         self.noise.set_state(checkpoint.state["rng.noise"])
+        for cb in self.callbacks:
+            cb.load_state_tensors(checkpoint.state)
         self.history = checkpoint.history
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
         self._sums = {**self._zero_sums(), "objective": progress["sums"]["total"], **progress["sums"]}
@@ -415,3 +494,28 @@ class ProgressBar(Callback):
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
+
+
+class EpochLog(Callback):
+    """Prints one line per epoch, comparable with the seed's printout (what ``python -m vaekit train`` shows).
+
+    ``fit(..., callbacks=[vaekit.EpochLog()])``. Each line: the epoch's last batch (the seed's
+    own printout: summed over its images), then the epoch's means per image (see ``HISTORY_KEYS``).
+    It writes through ``tqdm.write`` so that a progress bar stays below it.
+    """
+
+    def __init__(self, file=None):
+        self.file = file  # default: standard output
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        from tqdm.auto import tqdm
+
+        line = (
+            f"epoch {record['epoch']:>3}  last batch: total {record['last_batch_total']:9.1f}  "
+            f"reconstruction {record['last_batch_reconstruction']:9.1f}  latent {record['last_batch_kl']:8.1f}"
+            f"  | train/image {record['train_total']:6.2f} (rec {record['train_reconstruction']:6.2f}, "
+            f"KL {record['train_kl']:5.2f})"
+        )
+        if "test_total" in record:
+            line += f"  | test/image {record['test_total']:6.2f}"
+        tqdm.write(line + f"  | {record['seconds']:.1f} s", file=self.file)

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 5 · The zoo: more data, more models
+# # 6 · The zoo: more data, more models
 #
 # The seed is one multilayer perceptron on MNIST. Here the same kit runs on Fashion-MNIST, with a
 # convolutional VAE, with a conditional VAE that draws the class you ask for, with a 2-D code you can

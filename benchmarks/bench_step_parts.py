@@ -1,0 +1,161 @@
+"""Where a training step of the seed model goes, part by part, and what each idea for vaekit/fastpath.py saves.
+
+    python benchmarks/bench_step_parts.py            # 1 thread, about a minute
+
+Each part is timed in CPU time (user + system of this process), the best of
+several repetitions of many calls: on a shared machine that is far steadier
+than wall time, and at one thread it is what the part costs. The parts run in
+isolation, with their data warm in the caches, so they add up to less than a
+whole step; the whole steps are timed the same way at the end.
+
+Ideas (the same mathematics; "exact" = the same float32 results as autograd):
+
+  ELU derivative from the output (in-place ELU)  elu_backward(is_result=True): out + 1 instead of exp(pre);
+                                                 not exact (a different rounding of the same derivative)
+  reconstruction sum as softplus - dot           sum(softplus(l)) - <l, x> instead of BCE-with-logits per
+                                                 pixel; not exact (the reported loss's last bits)
+  one product for both heads                     a 500 -> 40 product instead of two 500 -> 20; not exact
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+# vaekit before torch, as under the command line: PyTorch's threads then wait passively.
+import vaekit  # noqa: E402, I001
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import benchlib  # noqa: E402
+from vaekit.fastpath import FastStep  # noqa: E402
+
+B = 150
+
+
+def cpu_us(fn, calls: int, repeats: int) -> float:
+    """Best CPU microseconds per call over ``repeats`` runs of ``calls`` calls."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.process_time() - start) / calls)
+    return 1e6 * best
+
+
+def parts(images: torch.Tensor) -> dict:
+    g = torch.Generator().manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g)
+
+    layers = [(784, 500), (500, 500), (500, 20), (500, 20), (20, 500), (500, 500), (500, 784)]
+    out: dict[str, tuple] = {}
+
+    def layer(n_in: int, n_out: int) -> float:
+        """Forward, weight-gradient and (but for the first layer) input-gradient products of one layer."""
+        x, w, b, d = rand(B, n_in), rand(n_out, n_in), rand(n_out), rand(B, n_out)
+        y, dw, dx = torch.empty(B, n_out), torch.empty(n_out, n_in), torch.empty(B, n_in)
+        forward = cpu_us(lambda: torch.addmm(b, x, w.t(), out=y), 50, 5)
+        weight = cpu_us(lambda: torch.mm(d.t(), x, out=dw), 50, 5)
+        inputs = cpu_us(lambda: torch.mm(d, w, out=dx), 50, 5) if n_in != 784 else 0.0
+        return forward + weight + inputs
+
+    gemm = sum(layer(n_in, n_out) for n_in, n_out in layers)
+    out["matrix products (6 layers + 2 heads, forward and backward)"] = (gemm, f"{7.10e6 * B / gemm / 1e3:.0f} GFLOP/s")
+    pre, o, d, r = rand(B, 500), torch.empty(B, 500), rand(B, 500), torch.empty(B, 500)
+    torch.ops.aten.elu.out(pre, 1.0, 1, 1, out=o)
+    out["ELU forward, x 4"] = (4 * cpu_us(lambda: torch.ops.aten.elu.out(pre, 1.0, 1, 1, out=o), 200, 5), "")
+    from_input = 4 * cpu_us(lambda: torch.ops.aten.elu_backward.grad_input(d, 1.0, 1, 1, False, pre, grad_input=r), 200, 5)
+    from_output = 4 * cpu_us(lambda: torch.ops.aten.elu_backward.grad_input(d, 1.0, 1, 1, True, o, grad_input=r), 200, 5)
+    out["ELU derivative from the pre-activation (autograd's), x 4"] = (from_input, "kept (exact)")
+    out["idea: ELU derivative from the output (in-place ELU), x 4"] = (from_output, f"saves {from_input - from_output:.0f} µs; not exact")
+    logits, x = 3 * rand(B, 784), images[:B].float()
+    x = x / 255 if x.max() > 1 else x
+    bce = cpu_us(lambda: F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1).sum(), 100, 5)
+    softplus = cpu_us(lambda: F.softplus(logits).sum() - torch.dot(logits.view(-1), x.reshape(-1)), 100, 5)
+    out["reconstruction loss: BCE-with-logits per pixel, summed (model.py's)"] = (bce, "kept (exact)")
+    out["idea: reconstruction sum as softplus - dot"] = (softplus, f"saves {bce - softplus:.0f} µs; not exact")
+    s = torch.empty(B, 784)
+    out["d logits = sigmoid(logits) - x"] = (cpu_us(lambda: torch.sub(torch.sigmoid(logits, out=s), x, out=s), 200, 5), "")
+    h, wm, ws, bm, bs = rand(B, 500), rand(20, 500), rand(20, 500), rand(20), rand(20)
+    wcat, bcat, m, sc, both = rand(40, 500), rand(40), torch.empty(B, 20), torch.empty(B, 20), torch.empty(B, 40)
+    two = cpu_us(lambda: (torch.addmm(bm, h, wm.t(), out=m), torch.addmm(bs, h, ws.t(), out=sc)), 200, 5)
+    one = cpu_us(lambda: torch.addmm(bcat, h, wcat.t(), out=both), 200, 5)
+    out["heads: two 500 -> 20 products (forward)"] = (two, "kept (exact)")
+    out["idea: one 500 -> 40 product for both heads (forward)"] = (one, f"saves {two - one:.0f} µs; not exact")
+
+    model = vaekit.build("seed", seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), fused=True)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    out["fused Adam over 1.32 M parameters"] = (cpu_us(optimizer.step, 20, 5), "")
+
+    batches = [b.float() / 255 if b.dtype == torch.uint8 else b for b in images.split(B)]
+    eps = torch.randn(B, 20, generator=g)
+    hand_model = vaekit.build("seed", seed=0)
+    hand, hand_opt = FastStep(hand_model, B), torch.optim.Adam(hand_model.parameters(), fused=True)
+    auto_model = vaekit.build("seed", seed=0)
+    auto_opt = torch.optim.Adam(auto_model.parameters(), fused=True)
+    it = {"hand": 0, "auto": 0}
+
+    def hand_step():
+        batch = batches[it["hand"] % len(batches)]
+        it["hand"] += 1
+        hand.step(batch, eps).tolist()
+        hand_opt.step()
+
+    def auto_step():
+        batch = batches[it["auto"] % len(batches)]
+        it["auto"] += 1
+        auto_opt.zero_grad(set_to_none=True)
+        loss = auto_model.loss(batch, eps=eps)
+        torch.stack([loss.total, loss.reconstruction, loss.kl]).tolist()
+        loss.total.backward()
+        auto_opt.step()
+
+    for _ in range(3):  # alternate the two whole steps
+        out.setdefault("whole step: hand-written (fastpath.py) + fused Adam", []).append(cpu_us(hand_step, 20, 1))
+        out.setdefault("whole step: autograd + fused Adam", []).append(cpu_us(auto_step, 20, 1))
+    for name in ("whole step: hand-written (fastpath.py) + fused Adam", "whole step: autograd + fused Adam"):
+        out[name] = (min(out[name]), "")
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "# Where a training step goes (seed model, batch 150), CPU time, best of several repetitions",
+        "",
+        *benchlib.machine_lines(results["machine"]),
+        "",
+        "| part | CPU µs | note |",
+        "|---|---|---|",
+    ]
+    for name, (us, note) in results["parts"].items():
+        lines.append(f"| {name} | {us:,.0f} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="default: %(default)s")
+    parser.add_argument("--name", default="step_parts", help="results file name (default: %(default)s)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    machine = benchlib.machine_info()
+    images = vaekit.load_mnist(train_limit=3000, test_limit=1).train_images
+    results = {"machine": machine, "parts": parts(images)}
+    json_path, md_path = benchlib.write_results(args.name, results, markdown)
+    print(md_path.read_text())
+    print(f"written {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()

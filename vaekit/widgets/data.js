@@ -1,0 +1,79 @@
+// The model's data in the browser, shared by every explorer of one model: each widget's `data` trait
+// names a ModelData widget (vaekit/widgets/decoder.py). Its small part (the decoder's layers, the labels)
+// is its state; the binary part (weights, codes, pixels) is asked of the kernel once, on first use, and
+// arrives as binary buffers -- or is in the state already, in an exported page.
+import { buildDecoder, readWeights } from "./decoder.js";
+
+const PAYLOAD = ["weights", "codes", "stds", "images"];
+
+function asView(buffer) {
+  return buffer instanceof DataView ? buffer : new DataView(buffer.buffer ?? buffer, buffer.byteOffset ?? 0,
+                                                           buffer.byteLength);
+}
+
+function askTheKernel(data) {
+  return new Promise((resolve) => {
+    const listener = (content, buffers) => {
+      if (!content || !Array.isArray(content.payload)) return;
+      data.off("msg:custom", listener);
+      resolve(Object.fromEntries(content.payload.map((name, i) => [name, asView(buffers[i])])));
+    };
+    data.on("msg:custom", listener);
+    data.send({ request: "payload" });
+  });
+}
+
+async function unpack(data) {
+  const inState = PAYLOAD.every((name) => data.get(name));
+  const payload = inState ? Object.fromEntries(PAYLOAD.map((n) => [n, asView(data.get(n))])) : await askTheKernel(data);
+  const spec = data.get("spec");
+  const asBytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const asFloats = (view) => new Float32Array(asBytes(view).slice().buffer); // a copy: aligned for Float32Array
+  const labels = data.get("labels");
+  return {
+    spec,
+    decoder: buildDecoder(spec, readWeights(payload.weights, spec.dtype)),
+    codes: asFloats(payload.codes), // (N, latent): each image's mean code
+    stds: asFloats(payload.stds), // (N, latent): and its standard deviation
+    images: asBytes(payload.images), // (N, pixels) uint8
+    labels,
+    classNames: data.get("class_names"),
+    side: spec.image_shape[1],
+    latent: spec.latent,
+    pixels: spec.pixels,
+    count: labels.length,
+  };
+}
+
+export function loadModelData(model) {
+  const ref = model.get("data"); // "IPY_MODEL_<id>"
+  return model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, "")).then((data) => {
+    data.vaekit ??= unpack(data); // one promise per ModelData: the payload is asked for once
+    return data.vaekit;
+  });
+}
+
+export function codeOf(d, index) {
+  return d.codes.subarray(index * d.latent, (index + 1) * d.latent);
+}
+
+export function imageOf(d, index) {
+  const bytes = d.images.subarray(index * d.pixels, (index + 1) * d.pixels);
+  return Float32Array.from(bytes, (v) => v / 255);
+}
+
+/** An element with a class and optional text, for building the widgets' DOM in a few lines. */
+export function element(tag, className = "", text = "") {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text) e.textContent = text;
+  return e;
+}
+
+export function digitCanvas(d, className, scale) {
+  const canvas = element("canvas", className);
+  canvas.width = canvas.height = d.side * scale;
+  const ctx = canvas.getContext("2d");
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  return canvas;
+}

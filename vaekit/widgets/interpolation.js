@@ -1,0 +1,186 @@
+// The interpolator: the decoded path between two test images' codes, computed and decoded here, in the
+// browser; Play walks along it without the kernel. Python reads and sets start, end, method, steps, frame.
+import { decode, interpolate, paintDigit } from "./decoder.js";
+import { codeOf, digitCanvas, element, loadModelData } from "./data.js";
+
+const SCALE = 8; // the frame: 224 px
+const STRIP_SCALE = 3;
+const GAP = 2; // px between the strip's digits, before scaling
+const INTERVAL_MS = 150;
+
+async function render({ model, el }) {
+  const d = await loadModelData(model);
+  const conditional = d.spec.classes > 0;
+  const root = element("div", "vaekit-root");
+  root.dataset.lmSuppressShortcuts = "true"; // arrow keys move our sliders, not JupyterLab's cell selection
+  root.addEventListener("keydown", (e) => e.stopPropagation()); // nor reach the notebook, which takes the focus
+  el.appendChild(root);
+
+  const chooser = (name, title) => {
+    const box = element("label", `vaekit-${name}-index`, `${title} `);
+    const input = Object.assign(element("input"), { type: "number", min: 0, max: d.count - 1 });
+    box.append(input);
+    const classBox = element("label", `vaekit-${name}-class`, "class ");
+    const select = element("select");
+    select.append(Object.assign(element("option", "", "…"), { value: "" }));
+    d.classNames.forEach((n, i) => select.append(Object.assign(element("option", "", n), { value: i })));
+    classBox.append(select);
+    return { box, input, classBox, select };
+  };
+  const start = chooser("start", "from"), end = chooser("end", "to");
+  const methods = element("span", "vaekit-method");
+  const methodButtons = ["linear", "spherical"].map((m) => {
+    const b = element("button", "", m);
+    b.dataset.method = m;
+    b.addEventListener("click", () => commit({ method: m }));
+    methods.append(b);
+    return b;
+  });
+  const stepsBox = element("label", "vaekit-steps", "steps ");
+  const steps = Object.assign(element("input"), { type: "range", min: 2, max: 20, step: 1 });
+  const stepsText = element("span", "vaekit-readout");
+  stepsBox.append(steps, stepsText);
+  const caption = element("div", "vaekit-caption");
+  const strip = element("canvas", "vaekit-strip");
+  const playBox = element("span", "vaekit-play");
+  const play = element("button", "vaekit-play-button", "▶");
+  play.title = "play the walk";
+  const stop = element("button", "vaekit-stop-button", "■");
+  stop.title = "stop, back to the start";
+  playBox.append(play, stop);
+  const frameBox = element("label", "vaekit-frame-slider", "frame ");
+  const frameInput = Object.assign(element("input"), { type: "range", min: 0, step: 1 });
+  frameBox.append(frameInput);
+  const frame = digitCanvas(d, "vaekit-frame", SCALE);
+  const message = element("div", "vaekit-message");
+  const row1 = element("div", "vaekit-row");
+  row1.append(start.box, start.classBox, end.box, end.classBox);
+  const row2 = element("div", "vaekit-row");
+  row2.append(methods, stepsBox);
+  const row3 = element("div", "vaekit-row");
+  row3.append(playBox, frameBox);
+  root.append(row1, row2, caption, strip, row3, frame, message);
+
+  let frames = []; // decoded images along the path
+  let timer = null;
+
+  function labelOf(i) {
+    return conditional ? d.labels[i] : null;
+  }
+  function redraw() {
+    const s = model.get("start"), e = model.get("end"), n = model.get("steps"), method = model.get("method");
+    start.input.value = s;
+    end.input.value = e;
+    steps.value = n;
+    stepsText.textContent = n;
+    methodButtons.forEach((b) => b.classList.toggle("vaekit-on", b.dataset.method === method));
+    frameInput.max = n - 1;
+    const codes = interpolate(codeOf(d, s), codeOf(d, e), n, method);
+    // a conditional model: the class switches halfway along the walk
+    frames = codes.map((c, k) => decode(d.decoder, c, labelOf(k < n / 2 ? s : e)));
+    const side = d.side, cell = side + GAP;
+    strip.width = (n * cell + GAP) * STRIP_SCALE;
+    strip.height = (side + 2 * GAP) * STRIP_SCALE;
+    const ctx = strip.getContext("2d");
+    ctx.fillStyle = "white";
+    ctx.fillRect(0, 0, strip.width, strip.height);
+    frames.forEach((f, k) => paintDigit(ctx, f, side, (GAP + k * cell) * STRIP_SCALE, GAP * STRIP_SCALE, STRIP_SCALE));
+    caption.textContent = `${method} path from test image ${s} (${d.classNames[d.labels[s]]}) to ${e} ` +
+      `(${d.classNames[d.labels[e]]}), ${n} steps; the ends are the two images' reconstructions`;
+    showFrame();
+  }
+  function showFrame() {
+    const k = Math.min(model.get("frame"), frames.length - 1);
+    frameInput.value = k;
+    paintDigit(frame.getContext("2d"), frames[k], d.side, 0, 0, SCALE);
+  }
+  function commit(changes) {
+    for (const [key, value] of Object.entries(changes)) model.set(key, value);
+    model.save_changes();
+    redraw();
+  }
+  function checkedIndex(input, previous) {
+    const i = Number(input.value);
+    if (!Number.isInteger(i) || i < 0 || i >= d.count) {
+      message.textContent = `there is no test image ${input.value}: choose an index from 0 to ${d.count - 1}`;
+      input.value = previous;
+      return previous;
+    }
+    message.textContent = "";
+    return i;
+  }
+  function nextOfClass(wanted, after) {
+    for (let k = 1; k <= d.count; k++) {
+      const i = (after + k) % d.count;
+      if (d.labels[i] === wanted) return i;
+    }
+    message.textContent = `none of the ${d.count} images is ${d.classNames[wanted]}`;
+    return after;
+  }
+  start.input.addEventListener("change", () => commit({ start: checkedIndex(start.input, model.get("start")) }));
+  end.input.addEventListener("change", () => commit({ end: checkedIndex(end.input, model.get("end")) }));
+  for (const [which, c] of [["start", start], ["end", end]]) {
+    c.select.addEventListener("change", () => {
+      if (c.select.value === "") return;
+      const i = nextOfClass(Number(c.select.value), model.get(which));
+      c.select.value = "";
+      commit({ [which]: i });
+    });
+  }
+  steps.addEventListener("input", () => (stepsText.textContent = steps.value));
+  steps.addEventListener("change", () => commit({ steps: Number(steps.value), frame: Math.min(model.get("frame"), Number(steps.value) - 1) }));
+  frameInput.addEventListener("input", () => {
+    model.set("frame", Number(frameInput.value));
+    showFrame();
+    model.save_changes();
+  });
+  function tick() {
+    const next = model.get("frame") + 1;
+    if (next >= model.get("steps")) {
+      halt();
+      return;
+    }
+    model.set("frame", next);
+    showFrame();
+    model.save_changes();
+  }
+  function halt() {
+    clearInterval(timer);
+    timer = null;
+    play.textContent = "▶";
+  }
+  play.addEventListener("click", () => {
+    if (timer !== null) {
+      halt();
+      return;
+    }
+    if (model.get("frame") >= model.get("steps") - 1) model.set("frame", 0);
+    showFrame();
+    play.textContent = "❚❚";
+    timer = setInterval(tick, INTERVAL_MS);
+  });
+  stop.addEventListener("click", () => {
+    halt();
+    model.set("frame", 0);
+    model.save_changes();
+    showFrame();
+  });
+
+  const onPath = () => redraw();
+  const onFrame = () => showFrame();
+  const onMessage = () => (message.textContent = model.get("message"));
+  for (const key of ["start", "end", "steps", "method"]) model.on(`change:${key}`, onPath);
+  model.on("change:frame", onFrame);
+  model.on("change:message", onMessage);
+  redraw();
+  onMessage();
+  el.dataset.ready = "1";
+  return () => {
+    halt();
+    for (const key of ["start", "end", "steps", "method"]) model.off(`change:${key}`, onPath);
+    model.off("change:frame", onFrame);
+    model.off("change:message", onMessage);
+  };
+}
+
+export default { render };

@@ -1,0 +1,103 @@
+"""The interpolator: the decoded path between two test images' codes, with Play, decoded in the browser."""
+
+from __future__ import annotations
+
+import anywidget
+import torch
+import traitlets
+from ipywidgets import widget_serialization
+
+from ..errors import VaekitError
+from ..latent import decode_images, interpolate
+from ._common import check_index, esm
+from .decoder import HERE, ModelData
+from .sliders import next_index_of_class
+
+METHODS = ("linear", "spherical")
+MAX_STEPS = 20
+
+
+class Interpolator(anywidget.AnyWidget):
+    """Decode the path between two test images' codes: a strip, and a Play-able frame.
+
+    Built by ``interpolator``. Synced traits: ``start``, ``end`` (test image indices), ``method``
+    ("linear" or "spherical"), ``steps`` (2 to 20), ``frame`` (the frame shown), ``message``. The browser
+    computes and decodes the path; ``frames()`` is the kernel's decoding of the same path.
+    In the page: ``.vaekit-start-index input``, ``.vaekit-end-index input``, ``.vaekit-start-class select``,
+    ``.vaekit-end-class select``, ``.vaekit-method button[data-method]``, ``.vaekit-steps input``,
+    ``canvas.vaekit-strip``, ``.vaekit-play-button``, ``.vaekit-stop-button``, ``.vaekit-frame-slider input``,
+    ``canvas.vaekit-frame``, ``.vaekit-message``.
+    """
+
+    _esm = esm(HERE / "interpolation.js")
+    _css = HERE / "widgets.css"
+    data = traitlets.Instance(ModelData).tag(sync=True, **widget_serialization)
+    start = traitlets.Int(0).tag(sync=True)
+    end = traitlets.Int(1).tag(sync=True)
+    method = traitlets.Unicode("linear").tag(sync=True)
+    steps = traitlets.Int(10).tag(sync=True)
+    frame = traitlets.Int(0).tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, data: ModelData, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear"):
+        self._count = len(data.code_tensor)
+        super().__init__(data=data, start=start, end=end, steps=steps, method=method)
+        self.add_class("vaekit-interpolator")
+        self.model = data.model
+
+    @traitlets.validate("start", "end")
+    def _valid_index(self, proposal):
+        return check_index(proposal["value"], self._count)
+
+    @traitlets.validate("steps")
+    def _valid_steps(self, proposal):
+        steps = proposal["value"]
+        if not 2 <= steps <= MAX_STEPS:
+            raise VaekitError(f"an interpolation has 2 to {MAX_STEPS} steps, got {steps}")
+        return steps
+
+    @traitlets.validate("method")
+    def _valid_method(self, proposal):
+        if proposal["value"] not in METHODS:
+            raise VaekitError(f"method must be 'linear' or 'spherical', got {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("frame")
+    def _valid_frame(self, proposal):
+        frame = proposal["value"]
+        if not 0 <= frame < self.steps:
+            raise VaekitError(f"frame must be from 0 to {self.steps - 1}, got {frame}")
+        return frame
+
+    @traitlets.observe("steps")
+    def _keep_frame(self, change):
+        self.frame = min(self.frame, self.steps - 1)
+
+    def codes(self) -> torch.Tensor:
+        """The path's codes: (steps, latent)."""
+        means = self.data.code_tensor
+        return interpolate(means[self.start], means[self.end], self.steps, self.method)
+
+    def frames(self) -> torch.Tensor:
+        """The kernel's decoding of the path, (steps, pixels): what the strip shows."""
+        labels = None
+        if getattr(self.model.config, "num_classes", 0):
+            ends = self.data.label_tensor[[self.start, self.end]]
+            labels = torch.where(torch.arange(self.steps) < self.steps / 2, ends[0], ends[1])
+        return decode_images(self.model, self.codes(), labels)
+
+    def choose_class(self, which: str, label: int) -> int:
+        """Move the start or the end ("start"/"end") to the next test image of class ``label``."""
+        if which not in ("start", "end"):
+            raise VaekitError(f"which must be 'start' or 'end', got {which!r}")
+        index = next_index_of_class(self.data, label, after=getattr(self, which))
+        setattr(self, which, index)
+        return index
+
+
+def interpolator(model, images, labels, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear",
+                 data: ModelData | None = None) -> Interpolator:
+    """The interpolation explorer (CSS class ``vaekit-interpolator``) between test images ``start`` and
+    ``end``; ``data``: a ``ModelData`` shared with other explorers (built when not given)."""
+    data = data if data is not None else ModelData(model, images, labels)
+    return Interpolator(data, start, end, steps, method)

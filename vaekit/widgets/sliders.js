@@ -1,0 +1,284 @@
+// The latent sliders: one range input per code dimension; every input event decodes the code here, in
+// the browser, and repaints the canvas in the same frame. The kernel is told the code afterwards (the
+// `z` trait), and can set it too. Works without a kernel (the exported page): everything but Python.
+import { decode, paintDigit } from "./decoder.js";
+import { codeOf, digitCanvas, element, imageOf, loadModelData } from "./data.js";
+
+const SCALE = 8; // 28 px digits shown 224 px wide
+const SPAN = 3; // +-3 standard deviations of the prior, times the temperature
+
+function normal() {
+  // Box-Muller: one draw from N(0, 1)
+  let u = 0;
+  while (u === 0) u = Math.random();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
+}
+
+export function formatCode(z) {
+  return "z = [" + Array.from(z, (v) => (Math.round(v * 100) / 100 + 0).toFixed(2)).join(", ") + "]";
+}
+
+async function render({ model, el }) {
+  const d = await loadModelData(model);
+  const dims = model.get("dimensions");
+  const kl = model.get("kl");
+  const conditional = d.spec.classes > 0;
+  let z = Float32Array.from(model.get("z"));
+  let span = SPAN * model.get("temperature");
+  const root = element("div", "vaekit-root");
+  root.dataset.lmSuppressShortcuts = "true"; // arrow keys move our sliders, not JupyterLab's cell selection
+  root.addEventListener("keydown", (e) => e.stopPropagation()); // nor reach the notebook, which takes the focus
+  el.appendChild(root);
+
+  // -- controls --------------------------------------------------------------
+  const intro = element("div", "vaekit-intro");
+  const inactive = kl.filter((k) => k < model.get("inactive_kl")).length;
+  intro.innerHTML = `Each slider sets one dimension of the code <i>z</i>; the number after its name is that
+    dimension's average KL on ${d.count.toLocaleString("en")} test images, in nats. The first sliders change
+    the image most; ${inactive} of ${dims.length} dimensions carry almost no information.`;
+  const random = element("button", "vaekit-random", "random");
+  random.title = "a code drawn from N(0, T²·I)";
+  const reset = element("button", "vaekit-reset", "reset");
+  reset.title = "the code 0: the prior's centre";
+  const temperatureBox = element("label", "vaekit-range", "temperature ");
+  const temperature = Object.assign(element("input"), { type: "range", min: 0.25, max: 2, step: 0.05 });
+  temperature.value = model.get("temperature");
+  const temperatureText = element("span", "vaekit-readout", Number(temperature.value).toFixed(2));
+  temperatureBox.append(temperature, temperatureText);
+  const indexBox = element("label", "vaekit-digit-index", "index ");
+  const index = Object.assign(element("input"), { type: "number", min: 0, max: d.count - 1, value: model.get("index") });
+  indexBox.append(index);
+  const classBox = element("label", "vaekit-digit-class", "class ");
+  const classes = element("select");
+  classes.append(Object.assign(element("option", "", "…"), { value: "" }));
+  d.classNames.forEach((name, i) => classes.append(Object.assign(element("option", "", name), { value: i })));
+  classBox.append(classes);
+  const fromDigit = element("button", "vaekit-from-digit", "start from image");
+  fromDigit.title = "the encoded mean of test image #index";
+  const condition = element("select", "vaekit-condition");
+  d.classNames.forEach((name, i) => condition.append(Object.assign(element("option", "", name), { value: i })));
+  condition.value = model.get("label");
+
+  // -- sliders ---------------------------------------------------------------
+  const grid = element("div", "vaekit-slider-grid");
+  const rows = dims.map((dim, i) => {
+    const row = element("div", "vaekit-latent-slider");
+    row.dataset.dimension = dim;
+    const label = element("span", "vaekit-slider-label", `z${dim} · ${kl[dim].toFixed(2)}`);
+    label.title = `dimension ${dim}: average KL ${kl[dim].toFixed(3)} nats`;
+    const track = element("span", "vaekit-track");
+    const band = element("span", "vaekit-band");
+    const input = Object.assign(element("input"), { type: "range", step: 0.05 });
+    input.setAttribute("aria-label", `z${dim}`);
+    track.append(band, input);
+    const readout = element("span", "vaekit-readout");
+    row.append(label, track, readout);
+    grid.append(row);
+    input.addEventListener("input", () => {
+      z[dim] = Number(input.value);
+      readout.textContent = z[dim].toFixed(2);
+      paint();
+      send();
+    });
+    return { dim, input, readout, band };
+  });
+
+  // -- pictures --------------------------------------------------------------
+  const decoded = digitCanvas(d, "vaekit-decoded", SCALE);
+  const original = digitCanvas(d, "vaekit-original", SCALE);
+  const caption = element("div", "vaekit-caption", "original: none yet");
+  const code = element("div", "vaekit-code");
+  const message = element("div", "vaekit-message");
+  const pictures = element("div", "vaekit-pictures");
+  const left = element("div", "", "");
+  left.append(element("div", "vaekit-caption", "decoded"), decoded);
+  const right = element("div");
+  right.append(caption, original);
+  pictures.append(left, right);
+  const buttons = element("div", "vaekit-row");
+  buttons.append(random, reset, temperatureBox);
+  if (conditional) buttons.append(Object.assign(element("label", "", "class to decode "), {}), condition);
+  const chooser = element("div", "vaekit-row");
+  chooser.append(indexBox, classBox, fromDigit);
+  const body = element("div", "vaekit-row");
+  body.append(grid, pictures);
+  root.append(intro, buttons, chooser, body, code, message);
+  const ctx = decoded.getContext("2d");
+  const originalCtx = original.getContext("2d");
+
+  // -- what every change does --------------------------------------------------
+  function paint() {
+    paintDigit(ctx, decode(d.decoder, z, conditional ? Number(condition.value) : null), d.side, 0, 0, SCALE);
+    code.textContent = formatCode(z);
+  }
+  function showSliders() {
+    for (const r of rows) {
+      r.input.min = -span;
+      r.input.max = span;
+      r.input.value = z[r.dim];
+      r.readout.textContent = z[r.dim].toFixed(2);
+    }
+  }
+  function send() {
+    model.set("z", Array.from(z));
+    model.save_changes();
+  }
+  function say(text) {
+    message.textContent = text;
+  }
+  function clip() {
+    let clipped = 0;
+    for (let i = 0; i < z.length; i++) {
+      if (Math.abs(z[i]) > span) {
+        z[i] = Math.sign(z[i]) * span;
+        clipped++;
+      }
+    }
+    return clipped;
+  }
+  function setCode(values) {
+    z = Float32Array.from(values);
+    const clipped = clip();
+    showSliders();
+    paint();
+    send();
+    return clipped;
+  }
+  function showBand(i) {
+    const stds = i === null ? null : d.stds.subarray(i * d.latent, (i + 1) * d.latent);
+    const mean = i === null ? null : codeOf(d, i);
+    for (const r of rows) {
+      if (!stds) {
+        r.band.style.display = "none";
+        continue;
+      }
+      const lo = Math.max(-span, mean[r.dim] - stds[r.dim]), hi = Math.min(span, mean[r.dim] + stds[r.dim]);
+      Object.assign(r.band.style, { display: "block", left: `${((lo + span) / (2 * span)) * 100}%`,
+                                    width: `${(Math.max(hi - lo, 0) / (2 * span)) * 100}%` });
+      r.band.title = `q(z|x): mean ${mean[r.dim].toFixed(2)} ± σ ${stds[r.dim].toFixed(2)}`;
+    }
+  }
+  function showOriginal(i) {
+    if (i < 0 || i >= d.count) {
+      showBand(null);
+      return;
+    }
+    paintDigit(originalCtx, imageOf(d, i), d.side, 0, 0, SCALE);
+    caption.textContent = `original: test image ${i}, ${d.classNames[d.labels[i]]}`;
+    showBand(i);
+  }
+  function startFrom(i) {
+    if (!Number.isInteger(i) || i < 0 || i >= d.count) {
+      say(`there is no test image ${index.value}: choose an index from 0 to ${d.count - 1}`);
+      return;
+    }
+    if (conditional) condition.value = d.labels[i];
+    const clipped = setCode(codeOf(d, i));
+    index.value = i;
+    showOriginal(i);
+    model.set("index", i);
+    model.set("shown", i);
+    if (conditional) model.set("label", d.labels[i]);
+    model.save_changes();
+    say(clipped ? `${clipped} values lie beyond ±${span.toFixed(2)} and were clipped; raise the temperature` : "");
+  }
+
+  random.addEventListener("click", () => {
+    const T = Number(temperature.value);
+    const clipped = setCode(Array.from(z, () => T * normal()));
+    say(clipped ? `${clipped} values beyond ±${span.toFixed(2)} were clipped to the sliders' range` : "");
+  });
+  reset.addEventListener("click", () => {
+    setCode(new Float32Array(z.length));
+    say("");
+  });
+  fromDigit.addEventListener("click", () => startFrom(Number(index.value)));
+  classes.addEventListener("change", () => {
+    if (classes.value === "") return;
+    const wanted = Number(classes.value);
+    const after = model.get("shown");
+    let found = -1;
+    for (let k = 1; k <= d.count; k++) {
+      const i = (after + k + d.count) % d.count;
+      if (d.labels[i] === wanted) {
+        found = i;
+        break;
+      }
+    }
+    classes.value = "";
+    if (found < 0) say(`none of the ${d.count} images is ${d.classNames[wanted]}`);
+    else startFrom(found);
+  });
+  temperature.addEventListener("input", () => {
+    temperatureText.textContent = Number(temperature.value).toFixed(2);
+  });
+  temperature.addEventListener("change", () => {
+    model.set("temperature", Number(temperature.value));
+    model.save_changes();
+    onTemperature();
+  });
+  condition.addEventListener("change", () => {
+    paint();
+    model.set("label", Number(condition.value));
+    model.save_changes();
+  });
+
+  function onTemperature() {
+    const T = model.get("temperature");
+    temperature.value = T;
+    temperatureText.textContent = T.toFixed(2);
+    span = SPAN * T;
+    const clipped = clip();
+    showSliders();
+    showBand(model.get("shown") >= 0 ? model.get("shown") : null);
+    if (clipped) {
+      paint();
+      send();
+    }
+  }
+
+  // -- the kernel's changes ---------------------------------------------------------
+  const onZ = () => {
+    const next = model.get("z");
+    if (next.length === z.length && next.every((v, i) => Math.fround(v) === z[i])) return; // our own echo
+    z = Float32Array.from(next);
+    showSliders();
+    paint();
+  };
+  const onShown = () => showOriginal(model.get("shown"));
+  const onMessage = () => say(model.get("message"));
+  const onLabel = () => {
+    condition.value = model.get("label");
+    paint();
+  };
+  const onIndex = () => (index.value = model.get("index"));
+  const onKernel = () => {
+    el.dataset.kernelCode = model.get("kernel_code");
+    code.title = `the kernel has ${model.get("kernel_code")}`;
+  };
+  model.on("change:kernel_code", onKernel);
+  onKernel();
+  model.on("change:z", onZ);
+  model.on("change:shown", onShown);
+  model.on("change:message", onMessage);
+  model.on("change:temperature", onTemperature);
+  model.on("change:label", onLabel);
+  model.on("change:index", onIndex);
+
+  showSliders();
+  showOriginal(model.get("shown"));
+  say(model.get("message"));
+  paint();
+  el.dataset.ready = "1"; // for the browser tests: the widget has painted its first digit
+  return () => {
+    model.off("change:z", onZ);
+    model.off("change:shown", onShown);
+    model.off("change:message", onMessage);
+    model.off("change:temperature", onTemperature);
+    model.off("change:label", onLabel);
+    model.off("change:index", onIndex);
+    model.off("change:kernel_code", onKernel);
+  };
+}
+
+export default { render };
