@@ -49,8 +49,10 @@ DATA = os.environ.get("VAEKIT_DATA", "../data")  # MNIST, fetched and verified o
 
 # %% tags=["parameters"]
 QUICK = os.environ.get("VAEKIT_QUICK") == "1"  # quick mode: seconds instead of minutes
-# A model you trained in notebook 01 wins; else the one shipped with vaekit (50 epochs)
-CHECKPOINT = vaekit.prefer_checkpoint("../runs/notebook/model.safetensors")
+# A shipped model by name: seed, logvar, 2d, conv, conditional, fashion; or None for the model you
+# trained in notebook 01 (../runs/notebook), else the shipped seed model
+MODEL = None
+CHECKPOINT = vaekit.prefer_checkpoint("../runs/notebook") if MODEL is None else vaekit.pretrained_path(MODEL)
 FIGURES = Path("../runs/notebook-quick/figures" if QUICK else "../figures")
 N_SAMPLES = 60                           # the seed's figure: 60 digits
 SEED = 42                                # the same seed draws the same digits
@@ -91,7 +93,7 @@ display(fig)
 # works on intensities in [0, 1], hence the division.)
 
 # %%
-data = vaekit.load_mnist(DATA, test_limit=1000 if QUICK else None)
+data = vaekit.load_dataset(checkpoint.model.data_info.name, DATA, test_limit=1000 if QUICK else None)
 originals = data.test_images[:12] / 255
 fig = plot_pairs(originals, model.reconstruct(originals), title="test digits (top) and their reconstructions")
 save_fig(fig, "pretrained_reconstructions", FIGURES)

@@ -49,8 +49,10 @@ DATA = os.environ.get("VAEKIT_DATA", "../data")  # MNIST, fetched and verified o
 
 # %% tags=["parameters"]
 QUICK = os.environ.get("VAEKIT_QUICK") == "1"  # quick mode: seconds instead of minutes
-# A model you trained in notebook 01 wins; else the one shipped with vaekit (50 epochs)
-CHECKPOINT = vaekit.prefer_checkpoint("../runs/notebook/model.safetensors")
+# A shipped model by name: seed, logvar, 2d, conv, conditional, fashion; or None for the model you
+# trained in notebook 01 (../runs/notebook), else the shipped seed model
+MODEL = None
+CHECKPOINT = vaekit.prefer_checkpoint("../runs/notebook") if MODEL is None else vaekit.pretrained_path(MODEL)
 FIGURES = Path("../runs/notebook-quick/figures" if QUICK else "../figures")
 TEST_LIMIT = 2000 if QUICK else None     # test images for the KL labels and the digit chooser
 START_DIGIT = 7                          # the class of the real digit to start from
@@ -60,7 +62,7 @@ START_DIGIT = 7                          # the class of the real digit to start 
 
 # %%
 model = vaekit.load(CHECKPOINT)
-data = vaekit.load_mnist(DATA, test_limit=TEST_LIMIT)
+data = vaekit.load_dataset(model.data_info.name, DATA, test_limit=TEST_LIMIT)  # the model's own dataset
 print(f"{CHECKPOINT}: {model.config.latent_size}-dimensional codes; {len(data.test_images):,} test digits")
 
 # %% [markdown]

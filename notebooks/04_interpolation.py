@@ -49,8 +49,10 @@ DATA = os.environ.get("VAEKIT_DATA", "../data")  # MNIST, fetched and verified o
 
 # %% tags=["parameters"]
 QUICK = os.environ.get("VAEKIT_QUICK") == "1"  # quick mode: seconds instead of minutes
-# A model you trained in notebook 01 wins; else the one shipped with vaekit (50 epochs)
-CHECKPOINT = vaekit.prefer_checkpoint("../runs/notebook/model.safetensors")
+# A shipped model by name: seed, logvar, 2d, conv, conditional, fashion; or None for the model you
+# trained in notebook 01 (../runs/notebook), else the shipped seed model
+MODEL = None
+CHECKPOINT = vaekit.prefer_checkpoint("../runs/notebook") if MODEL is None else vaekit.pretrained_path(MODEL)
 FIGURES = Path("../runs/notebook-quick/figures" if QUICK else "../figures")
 TEST_LIMIT = 2000 if QUICK else None     # test images to choose from and to map
 START, END = 0, 1                        # test images 0 (a 7) and 1 (a 2)
@@ -61,7 +63,7 @@ STEPS = 10
 
 # %%
 model = vaekit.load(CHECKPOINT)
-data = vaekit.load_mnist(DATA, test_limit=TEST_LIMIT)
+data = vaekit.load_dataset(model.data_info.name, DATA, test_limit=TEST_LIMIT)  # the model's own dataset
 print(f"{CHECKPOINT}; {len(data.test_images):,} test digits")
 
 # %% [markdown]

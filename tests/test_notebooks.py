@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["01_train", "02_generate", "03_latent_sliders", "04_interpolation", "05_beta_lab"]
+NAMES = ["01_train", "02_generate", "03_latent_sliders", "04_interpolation", "05_beta_lab", "06_zoo"]
 MAX_CODE_LINES = 15
 
 

@@ -94,7 +94,7 @@ def test_a_folder_of_your_own_images_trains_saves_loads_and_samples(tmp_path, mn
     result = vaekit("sample", "--checkpoint", str(tmp_path / "run"), "--label", "seven", "--n", "6",
                     "--figures", str(tmp_path / "fig"), "--data", str(tmp_path / "data"))
     assert result.returncode == 0, result.stderr
-    assert "class 'seven'" in result.stdout or (tmp_path / "fig" / "samples.png").exists()
+    assert (tmp_path / "fig" / "samples.png").exists()
 
 
 def vaekit_load(path):
@@ -201,3 +201,33 @@ def test_beta_weighs_the_kl_and_the_history_keeps_the_true_elbo(small_mnist):
     warm_to_1 = TrainConfig(epochs=1, seed=0, kl_warmup=2)
     (first,) = fit(build("logvar", seed=0), small_mnist.train_images, config=warm_to_1)["epochs"]
     assert first["beta"] == 0.5 and first["train_objective"] < first["train_total"]
+
+
+SHIPPED = ["seed", "logvar", "2d", "conv", "conditional", "fashion"]
+
+
+def test_the_zoo_is_shipped_and_each_model_knows_its_data():
+    from vaekit.pretrained import available, pretrained_path
+
+    assert set(SHIPPED) <= set(available())
+    described = {name: vaekit.load(pretrained_path(name)) for name in SHIPPED}
+    assert described["fashion"].data_info.name == "fashion-mnist"
+    assert described["fashion"].data_info.class_names[9] == "Ankle boot"
+    assert described["conv"].config.arch == "conv" and described["2d"].config.latent_size == 2
+    assert described["conditional"].config.num_classes == 10
+
+
+@pytest.mark.parametrize("digit", [3, 8])
+def test_sample_label_on_the_shipped_conditional_model_draws_that_digit(digit, tmp_path, vaekit):
+    """`sample --label 3` draws 3s: MNIST's judge classifier (99 % accurate) agrees on most of them."""
+    from vaekit import classifier
+    from vaekit.pretrained import pretrained_path
+
+    model = vaekit_load(pretrained_path("conditional"))
+    drawn = model.sample(200, labels=digit, generator=torch.Generator().manual_seed(0))
+    _, probabilities = classifier.apply(classifier.pretrained("mnist"), drawn)
+    assert (probabilities.argmax(1) == digit).float().mean() >= 0.9
+    result = vaekit("sample", "--checkpoint", "conditional", "--label", str(digit), "--n", "10",
+                    "--figures", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "samples.png").exists()

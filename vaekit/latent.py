@@ -91,3 +91,14 @@ def principal_directions(codes: torch.Tensor, k: int = 2) -> tuple[torch.Tensor,
     _, singular, vh = torch.linalg.svd(codes - centre, full_matrices=False)
     variance = singular.square()
     return centre, vh[:k], variance[:k] / variance.sum()
+
+
+def grid_codes(n: int = 15, span: float = 3.0) -> torch.Tensor:
+    """An n x n grid of 2-D codes over [-span, span]^2, row by row from the top left: (n * n, 2).
+
+    Decoded, it is the learnt manifold of a model with a 2-D code (Kingma & Welling's figure 4);
+    the top row has the largest second coordinate, as on a plot's y axis.
+    """
+    values = torch.linspace(-span, span, n)
+    y, x = torch.meshgrid(values.flip(0), values, indexing="ij")
+    return torch.stack([x.reshape(-1), y.reshape(-1)], dim=1)

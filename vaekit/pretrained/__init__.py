@@ -1,13 +1,17 @@
 """The checkpoints shipped with vaekit, so that the notebooks open with a trained model.
 
-Each was trained by vaekit's own command line on real MNIST for the seed's full
-50 epochs (the commands and their test negative ELBO are in the README)::
+Each was trained by vaekit's own command line (the commands, epochs and test
+scores are in the README's table)::
 
     python -m vaekit train --preset seed --epochs 50 --out runs/pretrained-seed     # -> seed.safetensors
     python -m vaekit train --preset logvar --epochs 50 --out runs/pretrained-logvar # -> logvar.safetensors
+    python -m vaekit train --preset 2d ...                                          # -> 2d.safetensors
+    python -m vaekit train --preset conv ...                                        # -> conv.safetensors
+    python -m vaekit train --preset logvar --conditional ...                        # -> conditional.safetensors
+    python -m vaekit train --preset logvar --dataset fashion-mnist ...              # -> fashion.safetensors
 
-They are ordinary vaekit checkpoints (weights + configuration + history):
-``vaekit.load(vaekit.pretrained_path())``.
+They are ordinary vaekit checkpoints (weights + configuration + dataset + history):
+``vaekit.load(vaekit.pretrained_path("conv"))``.
 """
 
 from __future__ import annotations
