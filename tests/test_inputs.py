@@ -39,7 +39,7 @@ def test_numpy_uint8_and_float64_images_give_the_same_reconstructions(model, dig
             lambda f: f.numpy().astype(np.int16),
             "must hold uint8 pixels \\(0-255\\) or floats in \\[0, 1\\], got torch.int16",
         ),
-        (lambda f: f[:, :100], "must have 784 pixels each, got shape \\(5, 100\\)"),
+        (lambda f: f[:, :100], "must be \\(N, 784\\) pixels, one row per image; got shape \\(5, 100\\)"),
         (lambda f: "digits", "must be a tensor or a NumPy array, got str"),
     ],
 )
@@ -64,25 +64,25 @@ def test_plots_take_numpy_and_refuse_nan(digits):
 def test_widgets_take_numpy_uint8_and_keep_working_after_bad_values(model, digits):
     array, labels, floats = digits
     sliders = vw.latent_sliders(model, array, labels)
-    assert torch.equal(sliders.images, floats)
+    assert torch.equal(sliders.data.image_tensor, floats)
     sliders.start_from_index(3)
-    before = sliders.decoded.value
-    with pytest.raises(vaekit.VaekitError, match="holds NaN or infinite values"):
+    before = sliders.decoded()
+    with pytest.raises(vaekit.VaekitError, match="NaN or infinite values"):
         sliders.set_code(torch.full((20,), float("nan")))
-    assert sliders.decoded.value == before  # nothing half-applied
-    # The temperature slider set to NaN from the browser (or Python): a message, and the last good value back.
-    sliders.temperature.value = float("nan")
-    assert "the temperature must be a finite number above 0" in sliders.message.value
-    assert sliders.temperature.value == 1.0 and sliders.sliders[0].max == pytest.approx(3.0)
+    assert torch.equal(sliders.decoded(), before)  # nothing half-applied
+    # A NaN temperature (from the browser or Python) is refused; the last good value stays.
+    with pytest.raises(vaekit.VaekitError, match="temperature goes from 0.25 to 2, got nan"):
+        sliders.temperature = float("nan")
+    assert sliders.temperature == 1.0 and sliders.span == pytest.approx(3.0)
     sliders.reset()
-    assert torch.equal(sliders.code, torch.zeros(20)) and sliders.message.value == ""
-    sliders.sliders[0].value = 1.5  # still moves
-    assert sliders.decoded.value != before
+    assert torch.equal(sliders.code, torch.zeros(20)) and sliders.message == ""
+    sliders.set_code(torch.full((20,), 1.5))  # still moves
+    assert not torch.equal(sliders.decoded(), before)
     interp = vw.interpolator(model, array, labels)
-    assert len(interp.images) == 100
+    assert len(interp.data.image_tensor) == 100
     with pytest.raises(vaekit.VaekitError, match="hold 100 NaN"):
         vw.latent_sliders(model, np.where(np.arange(784) == 0, np.nan, floats.numpy()), labels)
-    with pytest.raises(vaekit.VaekitError, match="labels must be integers"):
+    with pytest.raises(vaekit.VaekitError, match="labels must be 100 integers"):
         vw.latent_sliders(model, array, labels.astype(np.float32))
 
 

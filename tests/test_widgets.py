@@ -151,7 +151,7 @@ def test_a_drawing_is_encoded_and_its_nearest_test_images_found(sliders, trained
     mean = encode_means(trained, small_mnist.test_images[42:43])[0]
     assert torch.allclose(sliders.code, mean, atol=1e-6)
     sliders._on_message(sliders, {"drawn": [2.0] * 784}, [])
-    assert "pixels must lie in [0, 1]" in sliders.message
+    assert "must be intensities in [0, 1]" in sliders.message
 
 
 def test_random_and_reset(sliders, trained, small_mnist):

@@ -38,9 +38,9 @@ def images(value, input_size: int | None = None, what: str = "images") -> torch.
         raise VaekitError(
             f"{what} must be a batch, (N, pixels) or (N, channels, height, width); got shape {tuple(x.shape)}"
         )
-    x = x.reshape(len(x), -1)
+    x = x.flatten(1)
     if input_size is not None and x.shape[1] != input_size:
-        raise VaekitError(f"{what} must have {input_size} pixels each, got shape {tuple(x.shape)}")
+        raise VaekitError(f"{what} must be (N, {input_size}) pixels, one row per image; got shape {tuple(x.shape)}")
     if x.dtype == torch.uint8:
         return x.to(torch.float32).div_(255.0)
     x = x.to(torch.float32)
@@ -57,9 +57,9 @@ def labels(value, n: int, what: str = "labels") -> torch.Tensor:
     """(n,) int64 class labels from a tensor or array of integers."""
     y = _tensor(value, what)
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        raise VaekitError(f"{what} must be integers (class indices), got {y.dtype}")
+        raise VaekitError(f"{what} must be {n} integers (class indices), one per image; got {y.dtype}")
     if tuple(y.shape) != (n,):
-        raise VaekitError(f"{what} must be a ({n},) tensor, one per image; got shape {tuple(y.shape)}")
+        raise VaekitError(f"{what} must be {n} integers, one class per image; got shape {tuple(y.shape)}")
     return y.to(torch.int64)
 
 
