@@ -37,6 +37,7 @@ demo: data
 # The notebooks run too, under nbval in quick mode (VAEKIT_QUICK=1: seconds of training each);
 # --nbval-lax checks that every cell runs (their own asserts check the widgets), not saved outputs.
 test: data
+	$(PY) -m ruff check .
 	VAEKIT_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 # ruff, configured in pyproject.toml (line length 120, pyflakes, import order).

@@ -13,7 +13,6 @@ import argparse
 import time
 
 import torch
-
 from benchlib import machine_info, machine_lines, spread, write_results
 
 import vaekit

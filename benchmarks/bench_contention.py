@@ -57,7 +57,9 @@ def serve(threads: int, spin_waiting: bool, images: int) -> None:
         steps = int(line)
         if steps not in trainers:
             config = vaekit.TrainConfig(epochs=0, batch_size=BATCH, seed=0, device="cpu")
-            trainers[steps] = vaekit.Trainer(vaekit.build("seed", seed=0), data.train_images[: steps * BATCH], config=config)
+            trainers[steps] = vaekit.Trainer(
+                vaekit.build("seed", seed=0), data.train_images[: steps * BATCH], config=config
+            )
         trainer = trainers[steps]
         trainer.config.epochs += 1
         seconds = trainer.fit()["epochs"][-1]["seconds"]
@@ -120,7 +122,8 @@ def markdown(results: dict) -> str:
         *benchlib.machine_lines(results["machine"]),
         (
             f"- {results['rounds']} rounds; each round runs every contender once on the machine as it is and once "
-            f"beside one extra spinning process; epochs of {results['steps']} steps (batch {BATCH}, real MNIST, seed model)"
+            f"beside one extra spinning process; epochs of {results['steps']} steps "
+            f"(batch {BATCH}, real MNIST, seed model)"
         ),
         (
             f"- Load average before the epochs: as-is {results['load_quiet']}, with the spinner "
@@ -146,8 +149,10 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="default: %(default)s")
     parser.add_argument("--before-fraction", type=float, help="part of an epoch the spin-waiting contender trains, "
                         "its time scaled up (default 0.25, 0.1 with --quick)")
-    parser.add_argument("--threads", type=int, default=2, help="threads of the multi-threaded contenders (default: %(default)s)")
-    parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"), help="the TF venv's python")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads of the multi-threaded contenders (default: %(default)s)")
+    parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"),
+                        help="the TF venv's python")
     parser.add_argument("--name", default="contention", help="results file name (default: %(default)s)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--spin-waiting", action="store_true", help=argparse.SUPPRESS)

@@ -29,7 +29,9 @@ def contenders(out: str) -> dict[str, list[str]]:
             py, "-m", "vaekit", "train", "--preset", "seed", "--epochs", "1", "--out", out, "--figures", out,
             "--no-progress",
         ],
-        "pytorch/examples vae/main.py, 1 epoch": [py, str(ROOT / "benchmarks" / "pytorch_vae_example.py"), "--epochs", "1"],
+        "pytorch/examples vae/main.py, 1 epoch": [
+            py, str(ROOT / "benchmarks" / "pytorch_vae_example.py"), "--epochs", "1"
+        ],
     }
 
 

@@ -63,7 +63,8 @@ def main() -> None:
             "",
             (f"- Per epoch: **{r['bytes_per_epoch'] / 1000:.1f} kB** of tensors (16 + 8 uint8 images of 784 pixels, "
              f"20 KL values, 6 losses, the epoch); the model file grew by {r['file_bytes_added_per_epoch'] / 1000:.1f} "
-             f"kB an epoch, header included, beside a fixed {r['fixed_bytes'] / 1000:.1f} kB of prior codes and test images."),
+             f"kB an epoch, header included, beside a fixed {r['fixed_bytes'] / 1000:.1f} kB of prior codes "
+             f"and test images."),
             f"- 50 epochs: {(50 * r['bytes_per_epoch'] + r['fixed_bytes']) / 1e6:.2f} MB beside the 5.6 MB of weights.",
             (f"- Taking one snapshot of the seed model (KL on 1,000 test images, 24 decodings): median "
              f"{1000 * r['seconds_per_snapshot']['median']:.1f} ms ({1000 * r['seconds_per_snapshot']['min']:.1f} to "

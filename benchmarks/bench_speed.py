@@ -323,7 +323,8 @@ def markdown(results: dict) -> str:
         f = results["fast_elbo"]
         lines += [
             "",
-            f"## bfloat16 vs float32: test negative ELBO after {f['epochs']} epochs (full MNIST, seed {f.get('seed', 42)}, alternating epochs)",
+            f"## bfloat16 vs float32: test negative ELBO after {f['epochs']} epochs "
+            f"(full MNIST, seed {f.get('seed', 42)}, alternating epochs)",
             "",
             "| run | test −ELBO (nats) | reconstruction | KL | s / epoch, median [min, max] |",
             "|---|---|---|---|---|",
@@ -382,13 +383,16 @@ FLOPS: dict = {}
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="40-step chunks, 5 rounds (the default)")
-    parser.add_argument("--full", action="store_true", help="400-step chunks (one epoch) and the 10-epoch bfloat16 check")
+    parser.add_argument("--full", action="store_true",
+                        help="400-step chunks (one epoch) and the 10-epoch bfloat16 check")
     parser.add_argument("--steps", type=int, help="steps per chunk (default 40, 400 with --full)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of alternation (default: %(default)s)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts, each its own table (default: 1 2)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts, each its own table (default: 1 2)")
     parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"),
                         help="the TF venv's python; the seed TF1 contender is left out if it does not exist")
-    parser.add_argument("--fast-elbo", type=int, help="epochs of the float32 vs bfloat16 check (default 0, 10 with --full)")
+    parser.add_argument("--fast-elbo", type=int,
+                        help="epochs of the float32 vs bfloat16 check (default 0, 10 with --full)")
     parser.add_argument("--elbo-seed", type=int, default=42, help="seed of the --fast-elbo runs (default: %(default)s)")
     parser.add_argument("--name", default="speed", help="results file name (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -406,7 +410,8 @@ def main(argv=None) -> None:
     data = vaekit.load_mnist()
     images = data.train_images[: steps * BATCH]
     FLOPS.update(flops_per_image())
-    log(f"FLOPs per image per step: {FLOPS['counted'] / 1e6:.2f} M counted, {FLOPS['three_forward'] / 1e6:.2f} M (3 x forward)")
+    log(f"FLOPs per image per step: {FLOPS['counted'] / 1e6:.2f} M counted, "
+        f"{FLOPS['three_forward'] / 1e6:.2f} M (3 x forward)")
     by_threads = {str(t): run_at(t, images, steps, args.rounds, tf_python, log) for t in args.threads}
     results = {
         "machine": machine,

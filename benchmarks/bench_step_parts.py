@@ -73,10 +73,16 @@ def parts(images: torch.Tensor) -> dict:
     pre, o, d, r = rand(B, 500), torch.empty(B, 500), rand(B, 500), torch.empty(B, 500)
     torch.ops.aten.elu.out(pre, 1.0, 1, 1, out=o)
     out["ELU forward, x 4"] = (4 * cpu_us(lambda: torch.ops.aten.elu.out(pre, 1.0, 1, 1, out=o), 200, 5), "")
-    from_input = 4 * cpu_us(lambda: torch.ops.aten.elu_backward.grad_input(d, 1.0, 1, 1, False, pre, grad_input=r), 200, 5)
-    from_output = 4 * cpu_us(lambda: torch.ops.aten.elu_backward.grad_input(d, 1.0, 1, 1, True, o, grad_input=r), 200, 5)
+    from_input = 4 * cpu_us(
+        lambda: torch.ops.aten.elu_backward.grad_input(d, 1.0, 1, 1, False, pre, grad_input=r), 200, 5
+    )
+    from_output = 4 * cpu_us(
+        lambda: torch.ops.aten.elu_backward.grad_input(d, 1.0, 1, 1, True, o, grad_input=r), 200, 5
+    )
     out["ELU derivative from the pre-activation (autograd's), x 4"] = (from_input, "kept (exact)")
-    out["idea: ELU derivative from the output (in-place ELU), x 4"] = (from_output, f"saves {from_input - from_output:.0f} µs; not exact")
+    out["idea: ELU derivative from the output (in-place ELU), x 4"] = (
+        from_output, f"saves {from_input - from_output:.0f} µs; not exact"
+    )
     logits, x = 3 * rand(B, 784), images[:B].float()
     x = x / 255 if x.max() > 1 else x
     bce = cpu_us(lambda: F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1).sum(), 100, 5)
@@ -84,7 +90,9 @@ def parts(images: torch.Tensor) -> dict:
     out["reconstruction loss: BCE-with-logits per pixel, summed (model.py's)"] = (bce, "kept (exact)")
     out["idea: reconstruction sum as softplus - dot"] = (softplus, f"saves {bce - softplus:.0f} µs; not exact")
     s = torch.empty(B, 784)
-    out["d logits = sigmoid(logits) - x"] = (cpu_us(lambda: torch.sub(torch.sigmoid(logits, out=s), x, out=s), 200, 5), "")
+    out["d logits = sigmoid(logits) - x"] = (
+        cpu_us(lambda: torch.sub(torch.sigmoid(logits, out=s), x, out=s), 200, 5), ""
+    )
     h, wm, ws, bm, bs = rand(B, 500), rand(20, 500), rand(20, 500), rand(20), rand(20)
     wcat, bcat, m, sc, both = rand(40, 500), rand(40), torch.empty(B, 20), torch.empty(B, 20), torch.empty(B, 40)
     two = cpu_us(lambda: (torch.addmm(bm, h, wm.t(), out=m), torch.addmm(bs, h, ws.t(), out=sc)), 200, 5)

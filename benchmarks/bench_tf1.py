@@ -76,7 +76,8 @@ def markdown(results: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"), help="the TF venv's python")
+    parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"),
+                        help="the TF venv's python")
     parser.add_argument("--steps", type=int, default=40, help="steps per chunk (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=7, help="default: %(default)s")
     parser.add_argument("--threads", type=int, default=2, help="threads for both frameworks (default: %(default)s)")

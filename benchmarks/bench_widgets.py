@@ -77,8 +77,10 @@ def main() -> None:
     total = report("slider update, kernel side (the page's new code: validate, store, echo)",
                    lambda i: setattr(explorer, "z", codes[i].tolist()))
     with vw.one_thread():
-        report("  decode one code (20 -> 784, torch on 1 thread, no grad)", lambda i: decode_images(model, codes[i : i + 1]))
-    report(f"  for comparison: the same decode on {torch.get_num_threads()} threads", lambda i: decode_images(model, codes[i : i + 1]))
+        report("  decode one code (20 -> 784, torch on 1 thread, no grad)",
+               lambda i: decode_images(model, codes[i : i + 1]))
+    report(f"  for comparison: the same decode on {torch.get_num_threads()} threads",
+           lambda i: decode_images(model, codes[i : i + 1]))
     report("  PNG of one digit, 28 -> 224 px nearest, compress_level=1", lambda i: digit_png(digit))
     report("  for comparison: the same PNG at Pillow's default level 6", lambda i: _png_level(digit, 6))
     report("  for comparison: a 28 px PNG (the browser would upscale)", lambda i: digit_png(digit, scale=1))

@@ -98,7 +98,9 @@ def markdown(results: dict) -> str:
     ]
     for row in results["models"]:
         e = row["negative_elbo"]
-        bounds = " | ".join(f"{row['iw_bounds'][str(k)]['nll']:.2f} ± {row['iw_bounds'][str(k)]['stderr']:.2f}" for k in ks)
+        bounds = " | ".join(
+            f"{row['iw_bounds'][str(k)]['nll']:.2f} ± {row['iw_bounds'][str(k)]['stderr']:.2f}" for k in ks
+        )
         if row["binarized"]:
             reference = " / ".join(f"{v} ({name}, k=5000)" for name, v in LITERATURE.items())
         elif row.get("dataset", "mnist") == "mnist" and row.get("model", "mlp, 20-D code") == "mlp, 20-D code":
@@ -121,8 +123,10 @@ def markdown(results: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoints", nargs="*", type=Path, default=[Path("runs/pretrained-seed"), Path("runs/pretrained-logvar")])
-    parser.add_argument("--k", type=int, nargs="+", default=[100, 1000], help="importance samples (default: %(default)s)")
+    parser.add_argument("checkpoints", nargs="*", type=Path,
+                        default=[Path("runs/pretrained-seed"), Path("runs/pretrained-logvar")])
+    parser.add_argument("--k", type=int, nargs="+", default=[100, 1000],
+                        help="importance samples (default: %(default)s)")
     parser.add_argument("--test-limit", type=int, help="score only the first N test images (default: all 10,000)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: %(default)s)")

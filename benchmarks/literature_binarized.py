@@ -36,12 +36,16 @@ import vaekit  # noqa: E402
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2, help="training budget in epochs (default: %(default)s)")
-    parser.add_argument("--latent-size", type=int, default=50, help="default: %(default)s (Burda et al.'s one-layer VAE)")
+    parser.add_argument("--latent-size", type=int, default=50,
+                        help="default: %(default)s (Burda et al.'s one-layer VAE)")
     parser.add_argument("--fast", action="store_true", help="train with bfloat16 autocast")
-    parser.add_argument("--k", type=int, nargs="+", default=[500], help="importance samples (default: %(default)s; the tables use 5000)")
-    parser.add_argument("--test-limit", type=int, default=500, help="score the first N binarized test images (default: %(default)s)")
+    parser.add_argument("--k", type=int, nargs="+", default=[500],
+                        help="importance samples (default: %(default)s; the tables use 5000)")
+    parser.add_argument("--test-limit", type=int, default=500,
+                        help="score the first N binarized test images (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("runs/binarized"), help="where the model is saved (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("runs/binarized"),
+                        help="where the model is saved (default: %(default)s)")
     parser.add_argument("--name", default="binarized", help="results file name (default: %(default)s)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -61,7 +65,9 @@ def main(argv=None) -> None:
         "k": args.k,
         "seed": 0,
         "models": [row],
-        "training": {"epochs": args.epochs, "seconds": train_seconds, "config": asdict(config), "model": model.config.to_dict()},
+        "training": {
+            "epochs": args.epochs, "seconds": train_seconds, "config": asdict(config), "model": model.config.to_dict()
+        },
     }
 
     def markdown(results):

@@ -192,8 +192,8 @@ def start_lab(root_dir: Path, scratch: Path, **env: str) -> Server:
     if os.geteuid() == 0:
         command.append("--allow-root")  # containers run as root; Lab refuses to start otherwise
     # The token goes through the environment (as `make lab` passes it), never on a command line.
-    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), root_dir, port, token, "jupyter-lab",
-                  ready=lambda server: server.status_of("/api/status") == 200)
+    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), root_dir, port, token,
+                  "jupyter-lab", ready=lambda server: server.status_of("/api/status") == 200)
 
 
 def start_explorer(scratch: Path, **env: str) -> Server:
@@ -206,8 +206,8 @@ def start_explorer(scratch: Path, **env: str) -> Server:
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
         return True
 
-    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), ROOT, port, token, "vaekit-explore",
-                  ready=listening)
+    return _start(command, scratch, isolated_env(scratch, JUPYTER_TOKEN=token, **env), ROOT, port, token,
+                  "vaekit-explore", ready=listening)
 
 
 # -- Playwright helpers for pages in Lab ----------------------------------------------------

@@ -30,7 +30,9 @@ def mnist():
 @pytest.fixture(scope="session")
 def small_mnist(mnist):
     """The first 1,500 training and 500 test images: same code paths, seconds instead of minutes."""
-    return type(mnist)(mnist.train_images[:1500], mnist.train_labels[:1500], mnist.test_images[:500], mnist.test_labels[:500])
+    return type(mnist)(
+        mnist.train_images[:1500], mnist.train_labels[:1500], mnist.test_images[:500], mnist.test_labels[:500]
+    )
 
 
 @pytest.fixture(autouse=True)

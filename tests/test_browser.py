@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 import pytest
-
 from browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -34,6 +33,7 @@ from browser import (
     start_lab,
     wait_until_all_cells_ran,
 )
+
 from vaekit.data import data_root
 
 pytestmark = pytest.mark.browser
@@ -219,7 +219,7 @@ def check_latent_sliders(page, scope: str, shots, kernel: bool = True) -> list[f
 
 def check_interpolator_plays(page, scope: str, shots) -> str:
     """Stop, Play, then the other method; returns the method chosen."""
-    frame, strip = f"{scope} canvas.vaekit-frame", f"{scope} canvas.vaekit-strip"
+    strip = f"{scope} canvas.vaekit-strip"
     page.wait_for_selector(f"{scope}[data-ready='1'] canvas.vaekit-frame", timeout=WIDGET_TIMEOUT_MS)
     page.locator(scope).scroll_into_view_if_needed()
     page.click(f"{scope} .vaekit-stop-button")  # back to the first frame

@@ -85,7 +85,9 @@ def test_the_timeline_scrubs_and_plays(page, lab):
     page.wait_for_function("s => document.querySelector(s).textContent.trim() === '2'", arg=kernel, timeout=60_000)
     assert page.inner_text(readout).strip() == "3 / 3"  # opens at the end of training
     page.locator(".vaekit-root").screenshot(path=str(shots / "last_epoch.png"))
-    last = {name: _pixels(page, f"canvas.vaekit-timeline-{name}") for name in ("samples", "reconstructions", "kl", "loss")}
+    last = {
+        name: _pixels(page, f"canvas.vaekit-timeline-{name}") for name in ("samples", "reconstructions", "kl", "loss")
+    }
 
     # Scrub with the keyboard to the first epoch: every picture changes together, and the kernel hears of it.
     page.focus(".vaekit-epoch-slider input")

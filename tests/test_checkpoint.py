@@ -67,7 +67,8 @@ def test_wrong_names_and_dtypes(tmp_path):
     tensors["model.extra"] = torch.zeros(1)
     del tensors["model.decoder.0.bias"]
     path = tmp_path / "m.safetensors"
-    save_file(tensors, path, metadata={"format": "vaekit", "format_version": "1", "config": json.dumps(model.config.to_dict())})
+    save_file(tensors, path,
+              metadata={"format": "vaekit", "format_version": "1", "config": json.dumps(model.config.to_dict())})
     with pytest.raises(CheckpointError) as error:
         vaekit.load(path)
     message = str(error.value)
@@ -117,9 +118,12 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, file_size_limit):
 def test_a_read_only_folder_keeps_the_previous_checkpoint(tmp_path, read_only):
     path = checkpoint.save(tmp_path / "m.safetensors", build("seed", seed=1, **TINY))
     before = path.read_bytes()
-    with read_only(tmp_path), pytest.raises(CheckpointError, match="Permission denied|Operation not permitted") as error:
+    with read_only(tmp_path), pytest.raises(
+        CheckpointError, match="Permission denied|Operation not permitted"
+    ) as error:
         checkpoint.save(path, build("seed", seed=2, **TINY))
-    assert f"could not write checkpoint {path}" in str(error.value) and "previous checkpoint is kept" in str(error.value)
+    assert f"could not write checkpoint {path}" in str(error.value)
+    assert "previous checkpoint is kept" in str(error.value)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
@@ -179,7 +183,8 @@ def test_bad_training_progress_is_a_clear_error(training_checkpoint, tmp_path, p
 @pytest.mark.parametrize(
     "tensors, message",
     [
-        ({"optimizer.0.exp_avg": torch.zeros(3, 3)}, "'optimizer.0.exp_avg' is torch.float32 (3, 3), expected torch.float32 (16, 784)"),
+        ({"optimizer.0.exp_avg": torch.zeros(3, 3)},
+         "'optimizer.0.exp_avg' is torch.float32 (3, 3), expected torch.float32 (16, 784)"),
         ({"optimizer.1.exp_avg_sq": torch.zeros(16, dtype=torch.float64)}, "'optimizer.1.exp_avg_sq' is torch.float64"),
         ({"optimizer.2.exp_avg_sq": -torch.ones(4, 16)}, "values Adam never produces"),
         ({"optimizer.0.step": torch.tensor(float("inf"))}, "values Adam never produces"),
@@ -208,14 +213,18 @@ def test_a_parameter_without_all_its_adam_moments_is_refused(training_checkpoint
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"metadata": {"train_config": json.dumps({"batch_size": 0})}}, "invalid train_config: batch_size must be an integer >= 1"),
+        ({"metadata": {"train_config": json.dumps({"batch_size": 0})}},
+         "invalid train_config: batch_size must be an integer >= 1"),
         ({"metadata": {"train_config": json.dumps({"batch_size": 100, "seed": 0, "learning_rate": 0.01})}},
          "trained with learning_rate=0.01, this run asks for 0.001"),
-        ({"tensors": {"rng.noise": torch.zeros(16, dtype=torch.uint8)}}, "random generator state for another kind of device than cpu"),
+        ({"tensors": {"rng.noise": torch.zeros(16, dtype=torch.uint8)}},
+         "random generator state for another kind of device than cpu"),
         ({"progress": {"step": 3}}, "step 3 is past the end of an epoch (3 steps)"),
-        ({"progress": {"train_images": 60_000}}, "trained on 60,000 images, this run has 300 (use the same --train-limit)"),
+        ({"progress": {"train_images": 60_000}},
+         "trained on 60,000 images, this run has 300 (use the same --train-limit)"),
         ({"metadata": {"progress": "{}"}}, "holds weights only"),
-        ({"metadata": {"train_config": json.dumps({"batch_size": 100, "warmup": 5})}}, "unknown train_config keys ['warmup']"),
+        ({"metadata": {"train_config": json.dumps({"batch_size": 100, "warmup": 5})}},
+         "unknown train_config keys ['warmup']"),
     ],
 )
 def test_resuming_from_a_checkpoint_that_does_not_fit_the_run(training_checkpoint, tmp_path, change, message):

@@ -39,4 +39,5 @@ def test_cli_names_the_shipped_models_when_a_checkpoint_is_missing(vaekit, tmp_p
     result = vaekit("export-html", str(tmp_path / "e.html"), "--checkpoint", "nope")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("vaekit: error: checkpoint nope does not exist") and "(2d, conditional, conv, fashion, logvar, seed)" in line
+    assert line.startswith("vaekit: error: checkpoint nope does not exist")
+    assert "(2d, conditional, conv, fashion, logvar, seed)" in line

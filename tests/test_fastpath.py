@@ -13,7 +13,8 @@ def autograd_step(model, x, eps, kl_weight=1.0):
     model.zero_grad(set_to_none=True)
     loss = model.loss(x, eps=eps)
     (loss.reconstruction + kl_weight * loss.kl).backward()
-    return torch.stack([loss.total, loss.reconstruction, loss.kl]).detach(), [p.grad.clone() for p in model.parameters()]
+    grads = [p.grad.clone() for p in model.parameters()]
+    return torch.stack([loss.total, loss.reconstruction, loss.kl]).detach(), grads
 
 
 def batch_and_noise(images, start=0, seed=0):

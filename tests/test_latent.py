@@ -9,7 +9,8 @@ from vaekit.latent import encode_means, interpolate, kl_per_dimension
 
 @pytest.mark.parametrize("method", ["linear", "spherical"])
 def test_interpolation_starts_and_ends_at_the_endpoints(method):
-    z0, z1 = torch.randn(20, generator=torch.Generator().manual_seed(0)), torch.randn(20, generator=torch.Generator().manual_seed(1))
+    z0 = torch.randn(20, generator=torch.Generator().manual_seed(0))
+    z1 = torch.randn(20, generator=torch.Generator().manual_seed(1))
     path = interpolate(z0, z1, 7, method)
     assert path.shape == (7, 20)
     assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)

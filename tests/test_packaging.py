@@ -27,8 +27,8 @@ def test_environment_yml_and_pyproject_name_the_same_packages():
 
 def test_each_conda_dependency_says_why():
     dependencies = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
-    lines = [l for l in dependencies.splitlines() if re.match(r"\s+- [a-z]", l)]
-    undocumented = [l for l in lines if "#" not in l and not l.strip().startswith(("- python", "- pip"))]
+    lines = [line for line in dependencies.splitlines() if re.match(r"\s+- [a-z]", line)]
+    undocumented = [line for line in lines if "#" not in line and not line.strip().startswith(("- python", "- pip"))]
     assert undocumented == []
 
 

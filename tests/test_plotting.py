@@ -54,7 +54,8 @@ def test_figures_display_in_a_notebook_without_the_matplotlib_magic(tmp_path, mo
     root = Path(__file__).resolve().parent.parent
     env_path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
     monkeypatch.setenv("PYTHONPATH", env_path)  # the kernel imports this checkout's vaekit
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     for cell in notebook.cells:
         (output,) = [o for o in cell.outputs if o.output_type == "execute_result"]

@@ -33,4 +33,5 @@ def test_prefer_checkpoint_takes_the_first_that_exists(tmp_path):
     mine = vaekit.save(run / "model.safetensors", vaekit.build("seed", seed=0))
     assert vaekit.prefer_checkpoint(tmp_path / "missing", run) == mine  # a run folder works too
     assert vaekit.prefer_checkpoint(mine) == mine
-    assert torch.equal(vaekit.load(mine).decode(torch.zeros(1, 20)), vaekit.build("seed", seed=0).decode(torch.zeros(1, 20)))
+    assert torch.equal(vaekit.load(mine).decode(torch.zeros(1, 20)),
+                       vaekit.build("seed", seed=0).decode(torch.zeros(1, 20)))

@@ -24,7 +24,9 @@ def test_frechet_distance_by_hand():
     # A shift adds its squared length; covariances are untouched.
     assert frechet_distance(x, x + torch.tensor([1.0, 2.0, 2.0])) == pytest.approx(9.0, rel=1e-6)
     # Doubling: S_b = 4 S_a, so tr(S_a + 4 S_a - 2 * 2 S_a) = tr(S_a), plus the means' distance.
-    assert frechet_distance(x, 2 * x) == pytest.approx(cov.trace().item() + (x.double().mean(0)).square().sum().item(), rel=1e-5)
+    assert frechet_distance(x, 2 * x) == pytest.approx(
+        cov.trace().item() + (x.double().mean(0)).square().sum().item(), rel=1e-5
+    )
     # One dimension: (m_a - m_b)^2 + (s_a - s_b)^2.
     a, b = torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [7.0]])
     assert frechet_distance(a, b) == pytest.approx((1 - 4) ** 2 + (math.sqrt(2) - math.sqrt(18)) ** 2)

@@ -100,7 +100,8 @@ def test_a_resumed_run_continues_the_series_exactly(small_mnist, tmp_path):
 @pytest.fixture(scope="module")
 def with_snapshots(recorded, tmp_path_factory):
     model, recorder, history = recorded
-    return checkpoint.save(tmp_path_factory.mktemp("s") / "m.safetensors", model, history, state=recorder.state_tensors())
+    return checkpoint.save(tmp_path_factory.mktemp("s") / "m.safetensors", model, history,
+                           state=recorder.state_tensors())
 
 
 @pytest.mark.parametrize(

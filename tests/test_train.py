@@ -21,7 +21,8 @@ def test_reconstruction_falls_within_a_few_dozen_steps(small_mnist):
 
 def test_same_seed_same_losses_other_seed_differs(small_mnist):
     def run(seed):
-        return fit(build("seed", seed=seed), small_mnist.train_images, small_mnist.test_images, TrainConfig(epochs=1, seed=seed))
+        return fit(build("seed", seed=seed), small_mnist.train_images, small_mnist.test_images,
+                   TrainConfig(epochs=1, seed=seed))
 
     a, b, c = run(3), run(3), run(4)
     assert a["batch_losses"] == b["batch_losses"]
@@ -39,7 +40,8 @@ def test_history_and_callbacks(small_mnist):
         def on_epoch_end(self, trainer, record):
             seen["epochs"].append(record["epoch"])
 
-    history = fit(build("seed", seed=0), small_mnist.train_images, small_mnist.test_images, TrainConfig(epochs=2), [Count()])
+    history = fit(build("seed", seed=0), small_mnist.train_images, small_mnist.test_images, TrainConfig(epochs=2),
+                  [Count()])
     assert seen == {"batches": 20, "epochs": [0, 1]}
     assert len(history["batch_losses"]) == 20
     first = history["epochs"][0]

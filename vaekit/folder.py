@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, DataInfo, data_root
+from .data import DataInfo, Dataset, data_root
 from .errors import DataError
 
 SIDE = 28

@@ -69,7 +69,9 @@ def kl_per_dimension(
     """
     total = torch.zeros(model.config.latent_size)
     for mean, scale in _encoded(model, images, labels, batch_size):
-        single = [model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])]
+        single = [
+            model.kl_divergence(mean[:, d : d + 1], scale[:, d : d + 1]).sum().cpu() for d in range(mean.shape[1])
+        ]
         total += torch.stack(single)
     return total / len(images)
 

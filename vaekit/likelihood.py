@@ -52,7 +52,8 @@ def log_importance_weights(
     per_chunk = max(1, SAMPLES_PER_CHUNK // len(x))
     for start in range(0, k, per_chunk):
         n = min(per_chunk, k - start)
-        eps = torch.stack([torch.randn(mean.shape, generator=generator, device=mean.device) for _ in range(n)])  # (n, B, L)
+        # (n, B, L)
+        eps = torch.stack([torch.randn(mean.shape, generator=generator, device=mean.device) for _ in range(n)])
         z = mean + std * eps
         labels = None if y is None else y.repeat(n)
         logits = model.decode(z.reshape(-1, z.shape[-1]), labels).reshape(n, len(x), -1)  # (n, B, 784)

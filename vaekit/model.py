@@ -194,7 +194,8 @@ class VAE(nn.Module):
         self.config = config = config or VAEConfig()
         self.data_info = None  # what it was trained on (data.DataInfo), kept by checkpoints
         hidden, classes = list(config.hidden_sizes), config.num_classes
-        self.encoder = _mlp([config.input_size + classes, *hidden], config.activation, config.init, last_activation=True)
+        self.encoder = _mlp([config.input_size + classes, *hidden], config.activation, config.init,
+                            last_activation=True)
         # Two linear heads on the last hidden layer: the code's mean and its spread.
         self.mean_head = nn.Linear(hidden[-1], config.latent_size)
         self.scale_head = nn.Linear(hidden[-1], config.latent_size)

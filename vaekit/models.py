@@ -15,7 +15,10 @@ from .model import VAE, VAEConfig
 
 ARCHITECTURES: dict[str, type[VAE]] = {"mlp": VAE, "conv": ConvVAE}
 # What goes with each architecture when a preset is switched to it (``train --arch``).
-ARCH_DEFAULTS = {"mlp": {"activation": "elu", "init": "he_truncated"}, "conv": {"activation": "relu", "init": "pytorch"}}
+ARCH_DEFAULTS = {
+    "mlp": {"activation": "elu", "init": "he_truncated"},
+    "conv": {"activation": "relu", "init": "pytorch"},
+}
 
 # Named configurations, so that scripts and notebooks never copy numbers.
 PRESETS = {

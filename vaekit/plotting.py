@@ -181,7 +181,8 @@ def plot_traversal(decoded: torch.Tensor, dimensions: list[int], kl: torch.Tenso
         for spine in ax.spines.values():
             spine.set_visible(False)
     step = SIDE + 2  # image_grid's padding
-    axes[-1].set_xticks([2 + step * i + SIDE / 2 for i in range(columns)], [f"{v:+.1f}" for v in values.tolist()], fontsize=8)
+    axes[-1].set_xticks([2 + step * i + SIDE / 2 for i in range(columns)], [f"{v:+.1f}" for v in values.tolist()],
+                        fontsize=8)
     low, high = float(values[0]), float(values[-1])
     axes[0].set_title(f"each active dimension from {low:+.0f} to {high:+.0f} (KL in nats), the others at 0", fontsize=9)
     fig.subplots_adjust(left=1.3 / (0.6 * columns + 1.4), right=0.98, top=1 - 0.35 / fig.get_figheight(),
@@ -264,7 +265,8 @@ def plot_rows(rows: dict[str, torch.Tensor], title: str | None = None) -> Figure
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     if title:
         axes[0].set_title(title, fontsize=9)
-    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), right=0.99, top=1 - (0.35 if title else 0.05) / fig.get_figheight(),
+    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), right=0.99,
+                        top=1 - (0.35 if title else 0.05) / fig.get_figheight(),
                         bottom=0.05 / fig.get_figheight(), hspace=0.05)
     return fig
 

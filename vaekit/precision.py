@@ -64,8 +64,9 @@ def autocast(model: nn.Module, device: torch.device, enabled: bool):
 # /proc/cpuinfo flags of native bfloat16: x86's AVX-512 BF16 and AMX; Arm's BF16 extension.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 # oneDNN's ISA levels (ONEDNN_MAX_CPU_ISA) at which it has bfloat16 instructions.
-_ONEDNN_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
-                     "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
+_ONEDNN_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
+                     "AVX512_CORE_AMX_FP16", "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16",
+                     "AVX10_2_512", "AVX10_2_512_AMX_2")
 # bfloat16 must win by this margin: a tie is not worth the precision.
 MIN_SPEEDUP = 1.05
 
@@ -107,7 +108,8 @@ def missing_bfloat16(device: torch.device, flags: frozenset[str] | None = None) 
         return f"ONEDNN_MAX_CPU_ISA={isa} keeps oneDNN from bfloat16 instructions"
     flags = cpu_flags() if flags is None else flags
     if not flags & NATIVE_BF16_FLAGS:
-        return "this CPU has no native bfloat16 (no AVX-512 BF16 or AMX), so bfloat16 is emulated and several times slower"
+        return ("this CPU has no native bfloat16 (no AVX-512 BF16 or AMX), "
+                "so bfloat16 is emulated and several times slower")
     return None
 
 
@@ -146,7 +148,9 @@ def decide(device: torch.device, requested: bool, probe: Callable[[], dict] | No
 
 def time_steps(steps: dict[str, Callable[[], None]], device: torch.device, rounds: int = 3, repeats: int = 3) -> dict:
     """Median ms per call of each of ``steps``, called in turn (after one warm-up call each) for ``rounds`` rounds."""
-    sync = {"cuda": torch.cuda.synchronize, "mps": getattr(torch, "mps", None) and torch.mps.synchronize}.get(device.type)
+    sync = {
+        "cuda": torch.cuda.synchronize, "mps": getattr(torch, "mps", None) and torch.mps.synchronize
+    }.get(device.type)
     seen = {name: [] for name in steps}
     for r in range(rounds + 1):
         for name, step in steps.items():
@@ -167,7 +171,8 @@ def probe(model: nn.Module, batch: torch.Tensor, device: torch.device) -> dict:
     """
     from . import fastpath
 
-    eps = torch.randn(len(batch), model.config.latent_size, generator=torch.Generator(device=device).manual_seed(0), device=device)
+    eps = torch.randn(len(batch), model.config.latent_size,
+                      generator=torch.Generator(device=device).manual_seed(0), device=device)
     # A conditional model needs labels; any class will do for timing.
     labels = torch.zeros(len(batch), dtype=torch.long, device=device) if model.config.conditional else None
 

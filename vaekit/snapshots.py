@@ -92,7 +92,8 @@ class Probe:
             originals = to_float(self.originals).to(device)
             labels = None if self.labels is None else self.labels.to(device)
             kl_images = to_float(self.kl_images)
-            kl = kl_per_dimension(model, kl_images) if labels is None else kl_per_dimension(model, kl_images, labels=labels)
+            kl = (kl_per_dimension(model, kl_images) if labels is None
+                  else kl_per_dimension(model, kl_images, labels=labels))
             prior_labels = None if self.prior_labels is None else self.prior_labels.to(device)
             samples = _decode(model, self.prior_codes.to(device), prior_labels)
             fixed_labels = None if labels is None else labels[:FIXED_IMAGES]

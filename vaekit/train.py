@@ -64,9 +64,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
         for name in ("learning_rate", "beta") + (("grad_clip",) if self.grad_clip is not None else ()):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
-        if self.checkpoint_every is not None and (not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1):
+        if self.checkpoint_every is not None and (
+            not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1
+        ):
             raise ConfigError(f"checkpoint_every must be a positive number of steps, got {self.checkpoint_every!r}")
         if not isinstance(self.device, str) or (
             self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:")
@@ -247,7 +250,9 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         while self.epoch < self.config.epochs and not self.stop_requested:
-            batches = shuffled_batches(len(self.train_images), self.config.batch_size, _epoch_generator(self.config.seed, self.epoch))
+            batches = shuffled_batches(
+                len(self.train_images), self.config.batch_size, _epoch_generator(self.config.seed, self.epoch)
+            )
             start = time.perf_counter()
             while self.step < len(batches) and not self.stop_requested:
                 rows = batches[self.step].to(self.device)

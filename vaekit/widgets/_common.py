@@ -55,7 +55,8 @@ def check_images(images, labels, model) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_code(code, latent: int) -> torch.Tensor:
     """A code from the user: latent finite numbers -> float32 (latent,)."""
-    return checks.codes(torch.as_tensor(code).flatten() if isinstance(code, (list, tuple)) else code, latent).flatten().cpu()
+    code = torch.as_tensor(code).flatten() if isinstance(code, (list, tuple)) else code
+    return checks.codes(code, latent).flatten().cpu()
 
 
 def check_index(index, n: int) -> int:
