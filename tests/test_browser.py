@@ -19,14 +19,11 @@ import sys
 import pytest
 from browser import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
-    INSTALL_HINT,
     ROOT,
     artifact_dir,
     canvas_hash,
     cell_errors,
     clear_and_run_all,
-    find_chromium,
     open_notebook,
     slider_keys,
     start_explorer,
@@ -43,28 +40,6 @@ NOTEBOOKS = ROOT / "notebooks"
 LATENCY_BOUND_MS = 1_000
 KEY_PRESSES = 10  # latency samples per slider test, one press at a time
 WIDGET_TIMEOUT_MS = 240_000
-
-
-def _missing(what: str):
-    message = f"{what}; {INSTALL_HINT}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: the browser tests must run, but {message}")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    executable = find_chromium()
-    if executable is None:
-        _missing("no Chromium found")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright for Python is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

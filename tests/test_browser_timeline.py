@@ -7,11 +7,9 @@ test-artifacts/browser/<test>/. Needs Chromium (see tests/browser.py): skipped w
 
 from __future__ import annotations
 
-import os
-
 import nbformat
 import pytest
-from browser import CHROMIUM_ARGS, INSTALL_HINT, artifact_dir, find_chromium, open_notebook, start_lab
+from browser import artifact_dir, open_notebook, start_lab
 
 from vaekit import TrainConfig, build, checkpoint, fit, snapshots
 from vaekit.data import data_root
@@ -28,12 +26,6 @@ seen.add_class("kernel-epoch")
 timeline.observe(lambda change: setattr(seen, "value", str(change["new"])), names="epoch")
 ipywidgets.VBox([timeline, seen])
 """
-
-
-def _skip_or_fail(message):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: the browser tests must run, but {message}")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -53,22 +45,13 @@ def lab(small_mnist, tmp_path_factory):
 
 
 @pytest.fixture
-def page(lab, request):
-    executable = find_chromium()
-    if executable is None:
-        _skip_or_fail(f"no Chromium found; {INSTALL_HINT}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("Playwright for Python is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        yield page
-        page.screenshot(path=str(artifact_dir(request.node.name) / "final.png"), full_page=True)
-        lab.shut_down_kernels()
-        browser.close()
+def page(browser, lab, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    page.screenshot(path=str(artifact_dir(request.node.name) / "final.png"), full_page=True)
+    lab.shut_down_kernels()
+    context.close()
 
 
 def _pixels(page, selector):

@@ -62,7 +62,8 @@ def test_names_resolve_to_files(fresh_clone):
     assert resolve_checkpoint("runs/older") == Path("runs/older") / MODEL_FILE
     assert resolve_checkpoint(str(newer)) == newer
     with pytest.raises(
-        vaekit.CheckpointError, match=r"checkpoint nonesuch does not exist; .*shipped model \(logvar, seed\)"
+        vaekit.CheckpointError,
+        match=r"checkpoint nonesuch does not exist; .*shipped model \(2d, conditional, conv, fashion, logvar, seed\)",
     ):
         resolve_checkpoint("nonesuch")
     assert vaekit.load().config.hidden_sizes == (16,)  # the same names in the library
