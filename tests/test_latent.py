@@ -39,4 +39,5 @@ def test_kl_per_dimension_adds_up_to_the_kl():
     mean, scale = model.encode(x)
     assert per_dim.shape == (20,)
     assert per_dim.sum().item() == pytest.approx(model.kl_divergence(mean, scale).mean().item(), rel=1e-4)
-    assert torch.allclose(encode_means(model, x, batch_size=16), mean.detach(), atol=1e-6)
+    # Batches of 16 and one of 50 round differently in the matrix products (float32): 1e-5, not 1e-6.
+    assert torch.allclose(encode_means(model, x, batch_size=16), mean.detach(), atol=1e-5)
