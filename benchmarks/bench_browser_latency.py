@@ -1,7 +1,7 @@
 """Input event -> canvas painted, for the browser-side latent sliders, in JupyterLab, Voilà and the page
 written by `vaekit export-html` (opened from file://, every network request blocked).
 
-    python benchmarks/bench_browser_latency.py [--moves 60] [--out benchmarks/results/browser_latency]
+    python benchmarks/bench_browser_latency.py [--moves 60] [--out browser_latency]   # a name in benchmarks/results/
 
 Each move is one ArrowRight/ArrowLeft key press on the most active slider, made once the previous move's
 frame was painted; the clock starts at the key event (its timeStamp) and stops just after the next

@@ -17,6 +17,8 @@ Contenders (each its own process, so that OpenMP reads its environment once):
                         (what vaekit did before, and what a notebook importing torch first gets);
                         a part of an epoch scaled up, since its contended epochs can take minutes
   vaekit 1 thread       ``--threads 1``
+  GOMP_SPINCOUNT=N      with ``--spin-counts N ...``: torch first, libgomp spinning N times before it
+                        sleeps (between passive, 0, and the default, 300,000)
   seed TF1              benchmarks/seed_tf1.py in its own venv (if ``--tf-python`` exists)
 
 All at ``--threads`` (default 2) except the 1-thread one. The machine this runs
@@ -99,6 +101,14 @@ def contenders(args) -> dict[str, Child]:
     me = [sys.executable, str(Path(__file__).resolve()), "--serve", "--images", str(args.steps * BATCH)]
     out = {
         f"vaekit, {args.threads} threads": Child([*me, "--threads", str(args.threads)], env),
+        **{
+            # libgomp spins this many times before it sleeps (OMP_WAIT_POLICY unset; PASSIVE is 0)
+            f"vaekit, {args.threads} threads, GOMP_SPINCOUNT={count}": Child(
+                [*me, "--threads", str(args.threads), "--spin-waiting"],
+                {k: v for k, v in env.items() if k != "GOMP_SPINCOUNT"} | {"GOMP_SPINCOUNT": str(count)},
+            )
+            for count in args.spin_counts
+        },
         f"vaekit, {args.threads} threads, spin-waiting (before; {args.before_fraction:g} of an epoch, scaled)": Child(
             [*me, "--threads", str(args.threads), "--spin-waiting"], env, fraction=args.before_fraction
         ),
@@ -153,6 +163,9 @@ def main(argv=None) -> None:
                         help="threads of the multi-threaded contenders (default: %(default)s)")
     parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"),
                         help="the TF venv's python")
+    parser.add_argument("--spin-counts", type=int, nargs="*", default=[], metavar="N",
+                        help="also run 2-thread contenders that spin N times before sleeping (GOMP_SPINCOUNT=N), "
+                        "e.g. 1000 10000: the trade-off between quiet speed and contention")
     parser.add_argument("--name", default="contention", help="results file name (default: %(default)s)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--spin-waiting", action="store_true", help=argparse.SUPPRESS)
