@@ -72,6 +72,12 @@ print(f"{CHECKPOINT}; {len(data.test_images):,} test digits")
 # Encode the two digits, walk along the path between their codes in `STEPS` steps and decode each step.
 # The first and last images are the two digits' reconstructions. Press play, or choose other digits by
 # index or class.
+#
+# Under the strip, the small classifier shipped for the model's dataset (`vaekit/classifier.py`) reads each
+# frame: a stacked bar of its class probabilities, the most probable class beneath, and a red line where
+# that class changes. On the way from the 7 to the 2, the shipped seed model passes through frames that read
+# as an 8. The kernel reads the path again whenever it changes; `path.probabilities` holds the numbers (one
+# row a frame).
 
 # %%
 path = widgets.interpolator(model, data.test_images, data.test_labels, start=START, end=END, steps=STEPS)

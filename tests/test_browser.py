@@ -221,6 +221,36 @@ def check_interpolator_plays(page, scope: str, shots) -> str:
     return other
 
 
+def check_interpolator_classes(page, scope: str, shots, new_end: int, kernel: bool = True) -> str:
+    """The classifier's bars under the strip: drawn, read aloud for the current frame, and (with a kernel)
+    read again for a new end; without one, hidden with a sentence that says why, and back for the first path.
+    Returns the bars' top classes, as data-top holds them."""
+    bars, caption = f"{scope} canvas.vaekit-class-bars", f"{scope} .vaekit-class-caption"
+    wait_or_fail(page, "s => document.querySelector(s)?.dataset.top", "the classifier's bars were never drawn",
+                 arg=bars, timeout_ms=60_000)
+    page.click(f"{scope} .vaekit-stop-button")
+    assert page.inner_text(f"{scope} .vaekit-frame-reading").startswith("frame 0: the classifier reads ")
+    tops, drawn, said = page.get_attribute(bars, "data-top"), canvas_hash(page, bars), page.inner_text(caption)
+    assert len(tops.split()) == int(page.get_attribute(f"{scope} .vaekit-frame-slider input", "max")) + 1
+    assert " reads " in said and tops.split()[0] in said
+    old_end = page.input_value(f"{scope} .vaekit-end-index input")
+    assert old_end != str(new_end), "choose an end the path does not have already"
+    end = page.locator(f"{scope} .vaekit-end-index input")
+    end.fill(str(new_end))
+    end.dispatch_event("change")
+    if kernel:
+        wait_or_fail(page, "([b, old]) => !['', old].includes(document.querySelector(b).dataset.top)",
+                     "the bars were not read again for the new end", arg=[bars, tops])
+        assert canvas_hash(page, bars) != drawn and page.inner_text(caption) != said
+        page.locator(scope).screenshot(path=str(shots / "interpolator_classes_new_end.png"))
+        return page.get_attribute(bars, "data-top")
+    assert not page.is_visible(bars) and "no kernel" in page.inner_text(caption)
+    end.fill(old_end)
+    end.dispatch_event("change")
+    assert page.is_visible(bars) and page.get_attribute(bars, "data-top") == tops
+    return tops
+
+
 def check_latent_map(page, shots, kernel: bool = True) -> None:
     """Hover a dot: its image shows. Click it: the sliders take its code (the digit and the marker move).
     Move a slider: the marker follows."""
@@ -325,6 +355,10 @@ def test_interpolation_notebook_plays(lab_page, lab, request):
     run_notebook(page, lab, "04_interpolation.ipynb", f"{scope}[data-ready='1']")
     method = check_interpolator_plays(page, scope, shots)
     assert run_new_cell(page, "print(path.method)").strip() == method  # the kernel heard the click
+    tops = check_interpolator_classes(page, scope, shots, new_end=7)  # a 9 (the notebook's checks end on a 4)
+    # the page draws what the kernel read
+    printed = run_new_cell(page, "print(' '.join(str(max(range(10), key=r.__getitem__)) for r in path.probabilities))")
+    assert printed.strip() == tops
     assert page.uncaught_errors == []
 
 
@@ -424,6 +458,8 @@ def test_exported_page_works_from_disk_without_network(browser, exported_page, r
         page.wait_for_selector("body[data-vaekit-ready='1']", timeout=60_000)
         latencies = check_latent_sliders(page, ".vaekit-latent-sliders", shots, kernel=False)
         record_latencies("exported_html", latencies)
+        # the page's first path first: it holds the classifier's reading of that one only
+        check_interpolator_classes(page, ".vaekit-interpolator", shots, new_end=7, kernel=False)
         check_interpolator_plays(page, ".vaekit-interpolator", shots)
         check_latent_map(page, shots, kernel=False)
         assert not page.is_visible(".vaekit-latent-sliders canvas.vaekit-draw"), "no kernel here to encode a drawing"

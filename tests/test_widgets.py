@@ -8,8 +8,9 @@ import torch
 from PIL import Image as PILImage
 
 import vaekit
+from vaekit import classifier as clf
 from vaekit import widgets as vw
-from vaekit.data import to_float
+from vaekit.data import DataInfo, to_float
 from vaekit.latent import encode_means, kl_per_dimension, principal_directions
 from vaekit.plotting import digit_png, to_uint8
 
@@ -193,6 +194,44 @@ def test_interpolator_refuses_bad_controls(data, small_mnist):
     path.steps = 5  # the frame follows
     assert path.frame == 4 and path.frames().shape == (5, 784)
     assert small_mnist.test_labels[path.choose_class("end", 7)] == 7
+
+
+def test_interpolator_holds_the_classifiers_reading_of_its_frames(data):
+    path = vw.Interpolator(data, start=3, end=8, steps=7)
+    _, expected = clf.apply(clf.pretrained("mnist"), path.frames())
+    assert torch.tensor(path.probabilities) == pytest.approx(expected, abs=1e-6)
+    assert path.probabilities_path == "3 8 linear 7" and path.classifier_note.startswith("the mnist classifier (99.1 %")
+    path.steps, path.method = 12, "spherical"  # a new path: read again, each row a distribution
+    probabilities = torch.tensor(path.probabilities)
+    assert probabilities.shape == (12, 10) and path.probabilities_path == "3 8 spherical 12"
+    assert probabilities.sum(dim=1) == pytest.approx(torch.ones(12), abs=1e-5)
+    assert probabilities == pytest.approx(clf.apply(clf.pretrained("mnist"), path.frames())[1], abs=1e-6)
+
+
+def test_interpolator_reads_where_the_4_becomes_a_9(mnist):
+    # the shipped log-variance model, test images 4 (a 4) and 7 (a 9): the README's figure
+    model = vaekit.load(vaekit.pretrained_path("logvar"))
+    path = vw.interpolator(model, mnist.test_images[:50], mnist.test_labels[:50], start=4, end=7, steps=12)
+    assert mnist.test_labels[[4, 7, 1]].tolist() == [4, 9, 2]
+    tops = torch.tensor(path.probabilities).argmax(dim=1).tolist()
+    assert tops[0] == 4 and tops[-1] == 9 and tops == sorted(tops) and set(tops) == {4, 9}  # 4s, then 9s
+    path.end = 1  # a 2 at the end instead
+    after = torch.tensor(path.probabilities)
+    assert path.probabilities_path == "4 1 linear 12" and after.argmax(dim=1)[[0, -1]].tolist() == [4, 2]
+
+
+def test_interpolator_without_a_shipped_classifier_says_so(small_mnist):
+    model = vaekit.build("seed", seed=0).eval()
+    model.data_info = DataInfo("folder:/photos/digits", tuple(str(d) for d in range(10)), (1, 28, 28))
+    data = vw.ModelData(model, small_mnist.test_images[:20], small_mnist.test_labels[:20])
+    path = vw.Interpolator(data)
+    assert path.classifier is None and path.probabilities == [] and path.probabilities_path == ""
+    assert path.classifier_note == "no classifier is shipped for folder:/photos/digits (only for fashion-mnist, mnist)"
+    path.end = 5  # nothing to read, nothing raised
+    assert path.probabilities == []
+    quiet = vw.Interpolator(vw.ModelData(vaekit.build("seed", seed=0), small_mnist.test_images[:20],
+                                         small_mnist.test_labels[:20]), classes=False)
+    assert quiet.classifier is None and quiet.classifier_note == "" and quiet.probabilities == []
 
 
 def test_principal_directions_of_points_on_a_line():

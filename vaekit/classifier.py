@@ -38,7 +38,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .checkpoint import write_atomically
-from .data import to_float
+from .data import MNIST_INFO, to_float
 from .errors import CheckpointError
 
 FOLDER = Path(__file__).resolve().parent / "pretrained" / "classifiers"
@@ -233,3 +233,16 @@ def pretrained(dataset: str = "mnist") -> Classifier:
             f"train one with `python -m vaekit classifier --dataset {dataset}`"
         )
     return load(path)[0]
+
+
+def for_model(model) -> tuple[Classifier | None, str]:
+    """The shipped classifier of the dataset ``model`` was trained on (MNIST if it names none) and one line
+    that names it and its test accuracy; or None and a line that says why there is none (a folder dataset)."""
+    info = getattr(model, "data_info", None) or MNIST_INFO
+    if info.name not in available():
+        return None, f"no classifier is shipped for {info.name} (only for {', '.join(available())})"
+    classifier, test_accuracy = load(FOLDER / f"{info.name}.safetensors")
+    config = classifier.config
+    if config.class_names != tuple(info.class_names) or config.image_shape != tuple(info.image_shape):
+        return None, f"the {info.name} classifier's classes or image size are not this model's"
+    return classifier, f"the {info.name} classifier ({100 * test_accuracy:.1f} % right on its test set)"

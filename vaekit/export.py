@@ -45,6 +45,8 @@ def page_html(model, images, labels, title: str = "What a VAE has learnt") -> st
     css = (WIDGETS / "widgets.css").read_text()
     script = (WIDGETS / "standalone.js").read_text().replace("</", "<\\/")
     n = len(data.label_tensor)
+    reading = ("\nUnder it, the classifier's reading of each frame, for the path shown first: this page has no "
+               "Python behind it to read other paths.") if path.classifier is not None else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -64,7 +66,7 @@ from the prior; <b>start from image</b> starts from the code of one of the {n:,}
 The decoder runs in this page: no server, no network.</p>
 <div data-vaekit-model="{sliders.model_id}"></div>
 <h2>From one image to another</h2>
-<p>The strip decodes the codes on the way from one test image's code to another's; ▶ plays the walk.</p>
+<p>The strip decodes the codes on the way from one test image's code to another's; ▶ plays the walk.{reading}</p>
 <div data-vaekit-model="{path.model_id}"></div>
 <h2>The map of the codes</h2>
 <div data-vaekit-model="{codes_map.model_id}"></div>

@@ -5,6 +5,9 @@
 import { buildDecoder, readWeights } from "./decoder.js";
 
 const PAYLOAD = ["weights", "codes", "stds", "images"];
+// a colour per class, matplotlib's tab10 (the figures' colours), class k takes PALETTE[k % 10]
+export const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                        "#bcbd22", "#17becf"];
 
 function asView(buffer) {
   return buffer instanceof DataView ? buffer : new DataView(buffer.buffer ?? buffer, buffer.byteOffset ?? 0,

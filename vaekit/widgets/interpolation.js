@@ -1,12 +1,29 @@
 // The interpolator: the decoded path between two test images' codes, computed and decoded here, in the
 // browser; Play walks along it without the kernel. Python reads and sets start, end, method, steps, frame.
+// Under the strip, the dataset classifier's reading of each frame: the kernel reads its own decoding of the
+// path whenever the path changes and sends `probabilities` for `probabilities_path`; until they match the
+// path on screen, the bars wait (a page with no kernel keeps the reading of the path it was written with).
 import { decode, interpolate, paintDigit } from "./decoder.js";
-import { codeOf, digitCanvas, element, loadModelData } from "./data.js";
+import { PALETTE, codeOf, digitCanvas, element, loadModelData } from "./data.js";
 
 const SCALE = 8; // the frame: 224 px
 const STRIP_SCALE = 3;
 const GAP = 2; // px between the strip's digits, before scaling
 const INTERVAL_MS = 150;
+const BAR_HEIGHT = 60; // px: a frame's stacked bar of class probabilities
+const LABEL_HEIGHT = 28; // px: its most probable class and that class's probability, under the bar
+const LEGEND_SHARE = 0.05; // the legend names the classes that reach 5 % in some frame
+
+const percent = (p) => `${Math.round(100 * p)} %`;
+const topClass = (row) => row.indexOf(Math.max(...row));
+
+/** "4 in frames 0–8, 9 in 9–11": the runs of the most probable class along the path. */
+function runsOf(tops, names) {
+  const runs = [];
+  tops.forEach((t, k) => (k > 0 && t === tops[k - 1] ? (runs.at(-1).last = k) : runs.push({ t, first: k, last: k })));
+  return runs.map((r, i) => `${names[r.t]} in ${i === 0 ? "frames " : ""}` +
+                            (r.first === r.last ? `${r.first}` : `${r.first}–${r.last}`)).join(", then ");
+}
 
 async function render({ model, el }) {
   const d = await loadModelData(model);
@@ -42,6 +59,9 @@ async function render({ model, el }) {
   stepsBox.append(steps, stepsText);
   const caption = element("div", "vaekit-caption");
   const strip = element("canvas", "vaekit-strip");
+  const classBars = element("canvas", "vaekit-class-bars");
+  const classCaption = element("div", "vaekit-caption vaekit-class-caption");
+  const classLegend = element("div", "vaekit-caption vaekit-class-legend");
   const playBox = element("span", "vaekit-play");
   const play = element("button", "vaekit-play-button", "▶");
   play.title = "play the walk";
@@ -52,6 +72,7 @@ async function render({ model, el }) {
   const frameInput = Object.assign(element("input"), { type: "range", min: 0, step: 1 });
   frameBox.append(frameInput);
   const frame = digitCanvas(d, "vaekit-frame", SCALE);
+  const frameReading = element("div", "vaekit-caption vaekit-frame-reading");
   const message = element("div", "vaekit-message");
   const row1 = element("div", "vaekit-row");
   row1.append(start.box, start.classBox, end.box, end.classBox);
@@ -59,7 +80,7 @@ async function render({ model, el }) {
   row2.append(methods, stepsBox);
   const row3 = element("div", "vaekit-row");
   row3.append(playBox, frameBox);
-  root.append(row1, row2, caption, strip, row3, frame, message);
+  root.append(row1, row2, caption, strip, classBars, classCaption, classLegend, row3, frame, frameReading, message);
 
   let frames = []; // decoded images along the path
   let timer = null;
@@ -93,6 +114,82 @@ async function render({ model, el }) {
     const k = Math.min(model.get("frame"), frames.length - 1);
     frameInput.value = k;
     paintDigit(frame.getContext("2d"), frames[k], d.side, 0, 0, SCALE);
+    showClasses(k);
+  }
+  function pathKey() {
+    return `${model.get("start")} ${model.get("end")} ${model.get("method")} ${model.get("steps")}`;
+  }
+  function reading() {
+    // the kernel's probabilities (steps x classes) if they are those of the path on screen, else null
+    const p = model.get("probabilities") ?? [];
+    return model.get("probabilities_path") === pathKey() && p.length === model.get("steps") ? p : null;
+  }
+  function showClasses(current) {
+    const note = model.get("classifier_note") ?? "", readFor = model.get("probabilities_path") ?? "";
+    const p = reading();
+    classBars.style.display = readFor && (p || !model.standalone) ? "" : "none";
+    classLegend.textContent = frameReading.textContent = "";
+    classBars.dataset.top = "";
+    if (!readFor) { // classes=False: nothing; no classifier for this dataset: the line that says so
+      classCaption.textContent = note;
+      classCaption.style.display = note ? "" : "none";
+      return;
+    }
+    classCaption.style.display = "";
+    const cell = d.side + GAP;
+    classBars.width = strip.width;
+    classBars.height = BAR_HEIGHT + LABEL_HEIGHT;
+    const ctx = classBars.getContext("2d");
+    ctx.clearRect(0, 0, classBars.width, classBars.height);
+    if (!p) {
+      const [s, e, method, steps] = readFor.split(" ");
+      classCaption.textContent = model.standalone
+        ? `${note} read this page's first path (test image ${s} to ${e}, ${method}, ${steps} steps); ` +
+          "with no kernel behind the page, other paths are not read"
+        : `${note} is reading the frames…`;
+      return;
+    }
+    const tops = p.map(topClass);
+    classBars.dataset.top = tops.map((t) => d.classNames[t]).join(" ");
+    ctx.font = "11px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    p.forEach((row, k) => {
+      const x = (GAP + k * cell) * STRIP_SCALE, width = d.side * STRIP_SCALE;
+      let y = BAR_HEIGHT;
+      row.forEach((share, c) => { // class 0 at the bottom
+        ctx.fillStyle = PALETTE[c % PALETTE.length];
+        ctx.fillRect(x, y - share * BAR_HEIGHT, width, share * BAR_HEIGHT);
+        y -= share * BAR_HEIGHT;
+      });
+      if (k === current) {
+        ctx.strokeStyle = "#222";
+        ctx.lineWidth = 2;
+        ctx.strokeRect(x + 1, 1, width - 2, BAR_HEIGHT - 2);
+      }
+      ctx.fillStyle = "#222";
+      const name = d.classNames[tops[k]];
+      ctx.fillText(ctx.measureText(name).width > width ? `${name.slice(0, 6)}…` : name, x + width / 2, BAR_HEIGHT + 2);
+      ctx.fillText(percent(row[tops[k]]), x + width / 2, BAR_HEIGHT + 15);
+      if (k > 0 && tops[k] !== tops[k - 1]) { // the frame where the reading changes: a red line before it
+        ctx.fillStyle = "#d00";
+        ctx.fillRect(x - GAP * STRIP_SCALE / 2 - 1, 0, 3, classBars.height);
+      }
+    });
+    const changes = tops.filter((t, k) => k > 0 && t !== tops[k - 1]).length;
+    classCaption.textContent = `${note} reads ${runsOf(tops, d.classNames)}` +
+      (changes ? "; a red line marks each change" : "") +
+      (model.standalone ? " (read when this page was written: with no kernel, other paths are not read)" : "");
+    const shown = d.classNames.map((_, c) => c).filter((c) => p.some((row) => row[c] >= LEGEND_SHARE));
+    for (const c of shown) {
+      const swatch = element("span", "", "■ ");
+      swatch.style.color = PALETTE[c % PALETTE.length];
+      classLegend.append(swatch, `${d.classNames[c]}  `);
+    }
+    const row = p[current], order = row.map((_, c) => c).sort((a, b) => row[b] - row[a]);
+    frameReading.textContent = `frame ${current}: the classifier reads ` +
+      order.slice(0, 3).filter((c, i) => i === 0 || row[c] >= 0.01).map((c) => `${d.classNames[c]} (${percent(row[c])})`)
+        .join(", ");
   }
   function commit(changes) {
     for (const [key, value] of Object.entries(changes)) model.set(key, value);
@@ -169,9 +266,11 @@ async function render({ model, el }) {
   const onPath = () => redraw();
   const onFrame = () => showFrame();
   const onMessage = () => (message.textContent = model.get("message"));
+  const readingKeys = ["probabilities", "probabilities_path", "classifier_note"];
   for (const key of ["start", "end", "steps", "method"]) model.on(`change:${key}`, onPath);
   model.on("change:frame", onFrame);
   model.on("change:message", onMessage);
+  for (const key of readingKeys) model.on(`change:${key}`, onFrame);
   redraw();
   onMessage();
   el.dataset.ready = "1";
@@ -180,6 +279,7 @@ async function render({ model, el }) {
     for (const key of ["start", "end", "steps", "method"]) model.off(`change:${key}`, onPath);
     model.off("change:frame", onFrame);
     model.off("change:message", onMessage);
+    for (const key of readingKeys) model.off(`change:${key}`, onFrame);
   };
 }
 

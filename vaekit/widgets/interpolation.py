@@ -1,4 +1,5 @@
-"""The interpolator: the decoded path between two test images' codes, with Play, decoded in the browser."""
+"""The interpolator: the decoded path between two test images' codes, with Play, decoded in the browser,
+and the dataset classifier's reading of each frame, computed in the kernel."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import torch
 import traitlets
 from ipywidgets import widget_serialization
 
+from .. import classifier as clf
 from ..errors import VaekitError
 from ..latent import decode_images, interpolate
-from ._common import check_index, esm
+from ._common import check_index, esm, one_thread
 from .decoder import HERE, ModelData
 from .sliders import next_index_of_class
 
@@ -23,10 +25,16 @@ class Interpolator(anywidget.AnyWidget):
     Built by ``interpolator``. Synced traits: ``start``, ``end`` (test image indices), ``method``
     ("linear" or "spherical"), ``steps`` (2 to 20), ``frame`` (the frame shown), ``message``. The browser
     computes and decodes the path; ``frames()`` is the kernel's decoding of the same path.
+    With ``classes`` (the default), the kernel also has the shipped classifier of the model's dataset read
+    ``frames()`` whenever the path changes: ``probabilities`` (steps x classes, each row summing to 1),
+    ``probabilities_path`` (the path they belong to, "start end method steps"), ``classifier_note`` (one line:
+    which classifier, or why there is none). The page draws them under the strip (a stacked bar a frame),
+    and the current frame's reading under the frame.
     In the page: ``.vaekit-start-index input``, ``.vaekit-end-index input``, ``.vaekit-start-class select``,
     ``.vaekit-end-class select``, ``.vaekit-method button[data-method]``, ``.vaekit-steps input``,
     ``canvas.vaekit-strip``, ``.vaekit-play-button``, ``.vaekit-stop-button``, ``.vaekit-frame-slider input``,
-    ``canvas.vaekit-frame``, ``.vaekit-message``.
+    ``canvas.vaekit-class-bars``, ``.vaekit-class-caption``, ``.vaekit-class-legend``, ``canvas.vaekit-frame``,
+    ``.vaekit-frame-reading``, ``.vaekit-message``.
     """
 
     _esm = esm(HERE / "interpolation.js")
@@ -38,12 +46,20 @@ class Interpolator(anywidget.AnyWidget):
     steps = traitlets.Int(10).tag(sync=True)
     frame = traitlets.Int(0).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    probabilities = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
+    probabilities_path = traitlets.Unicode("").tag(sync=True)
+    classifier_note = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, data: ModelData, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear"):
+    def __init__(self, data: ModelData, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear",
+                 classes: bool = True):
         self._count = len(data.code_tensor)
+        self.classifier = None  # until the traits are set: the observer below has nothing to do before
         super().__init__(data=data, start=start, end=end, steps=steps, method=method)
         self.add_class("vaekit-interpolator")
         self.model = data.model
+        if classes:
+            self.classifier, self.classifier_note = clf.for_model(self.model)
+            self._read_frames()
 
     @traitlets.validate("start", "end")
     def _valid_index(self, proposal):
@@ -73,6 +89,24 @@ class Interpolator(anywidget.AnyWidget):
     def _keep_frame(self, change):
         self.frame = min(self.frame, self.steps - 1)
 
+    @traitlets.observe("start", "end", "method", "steps")
+    def _path_changed(self, change):
+        self._read_frames()
+
+    def path_key(self) -> str:
+        """The path as "start end method steps": the page compares it with ``probabilities_path``."""
+        return f"{self.start} {self.end} {self.method} {self.steps}"
+
+    def _read_frames(self) -> None:
+        # 20 frames through a 112k-parameter CNN: a few milliseconds, on one thread (see one_thread)
+        if self.classifier is None:
+            return
+        with one_thread(), torch.no_grad():
+            _, probabilities = clf.apply(self.classifier, self.frames())
+        with self.hold_sync():  # one message: the page never pairs new numbers with an old path
+            self.probabilities = probabilities.tolist()
+            self.probabilities_path = self.path_key()
+
     def codes(self) -> torch.Tensor:
         """The path's codes: (steps, latent)."""
         means = self.data.code_tensor
@@ -96,8 +130,9 @@ class Interpolator(anywidget.AnyWidget):
 
 
 def interpolator(model, images, labels, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear",
-                 data: ModelData | None = None) -> Interpolator:
+                 data: ModelData | None = None, classes: bool = True) -> Interpolator:
     """The interpolation explorer (CSS class ``vaekit-interpolator``) between test images ``start`` and
-    ``end``; ``data``: a ``ModelData`` shared with other explorers (built when not given)."""
+    ``end``; ``data``: a ``ModelData`` shared with other explorers (built when not given); ``classes``: show
+    the dataset classifier's reading of each frame."""
     data = data if data is not None else ModelData(model, images, labels)
-    return Interpolator(data, start, end, steps, method)
+    return Interpolator(data, start, end, steps, method, classes)

@@ -3,12 +3,10 @@
 // image; click loads its code into the linked sliders; shift-click sets the linked interpolator's ends;
 // the sliders' current code is drawn as a marker that follows them.
 import { paintDigit } from "./decoder.js";
-import { codeOf, digitCanvas, element, imageOf, loadModelData } from "./data.js";
+import { PALETTE, codeOf, digitCanvas, element, imageOf, loadModelData } from "./data.js";
 
 const SIZE = 420;
 const MARGIN = 10;
-const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                 "#bcbd22", "#17becf"];
 
 async function linked(model, name) {
   const ref = model.get(name);
