@@ -1,7 +1,8 @@
 // The model's data in the browser, shared by every explorer of one model: each widget's `data` trait
 // names a ModelData widget (vaekit/widgets/decoder.py). Its small part (the decoder's layers, the labels)
 // is its state; the binary part (weights, codes, pixels) is asked of the kernel once, on first use, and
-// arrives as binary buffers -- or is in the state already, in an exported page.
+// arrives as binary buffers -- or is in the state already, in an exported page (export-html, or a notebook
+// saved with its widget state and converted by nbconvert).
 import { buildDecoder, readWeights } from "./decoder.js";
 
 const PAYLOAD = ["weights", "codes", "stds", "images"];
@@ -14,7 +15,15 @@ function asView(buffer) {
                                                            buffer.byteLength);
 }
 
+// What a page with no kernel says when its saved state lacks the payload: the notebook was saved before its
+// explorers were shown, or run by nbconvert --execute, which saves only the kernel's side of the state.
+const NO_PAYLOAD =
+  "No kernel is running behind this explorer, and the page's saved widget state does not hold the model's " +
+  "weights: in JupyterLab, turn on Settings > Save Widget State Automatically, run the notebook, let its " +
+  "explorers show, then save it; or write a page with `python -m vaekit export-html`.";
+
 function askTheKernel(data) {
+  if (data.comm_live === false || data.standalone) return Promise.reject(new Error(NO_PAYLOAD));
   return new Promise((resolve) => {
     const listener = (content, buffers) => {
       if (!content || !Array.isArray(content.payload)) return;
@@ -26,9 +35,27 @@ function askTheKernel(data) {
   });
 }
 
+// The payload, once it came from the kernel, is also kept in the model's attributes: a notebook saved with
+// its widget state (JupyterLab's "Save Widget State Automatically") then holds it, base64-encoded, and a page
+// made from it by nbconvert finds it in the state. No save_changes: nothing goes back to the kernel. Each
+// part needs a buffer of its own (copied if it shares one), since the saved state keeps a view's whole
+// buffer, not its offset.
+function keepInState(data, payload) {
+  for (const [name, view] of Object.entries(payload)) {
+    const own = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+    data.set(name, own ? view : new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)));
+  }
+}
+
 async function unpack(data) {
   const inState = PAYLOAD.every((name) => data.get(name));
-  const payload = inState ? Object.fromEntries(PAYLOAD.map((n) => [n, asView(data.get(n))])) : await askTheKernel(data);
+  let payload;
+  if (inState) {
+    payload = Object.fromEntries(PAYLOAD.map((n) => [n, asView(data.get(n))]));
+  } else {
+    payload = await askTheKernel(data);
+    keepInState(data, payload);
+  }
   const spec = data.get("spec");
   const asBytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   const asFloats = (view) => new Float32Array(asBytes(view).slice().buffer); // a copy: aligned for Float32Array
@@ -48,11 +75,16 @@ async function unpack(data) {
   };
 }
 
-export function loadModelData(model) {
+/** The model's data for the widget drawn in `el`; if it cannot be had, `el` says why (and the promise fails). */
+export function loadModelData(model, el) {
   const ref = model.get("data"); // "IPY_MODEL_<id>"
-  return model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, "")).then((data) => {
+  const loading = model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, "")).then((data) => {
     data.vaekit ??= unpack(data); // one promise per ModelData: the payload is asked for once
     return data.vaekit;
+  });
+  return loading.catch((error) => {
+    el.append(element("p", "vaekit-unavailable", error.message));
+    throw error;
   });
 }
 

@@ -26,7 +26,7 @@ function runsOf(tops, names) {
 }
 
 async function render({ model, el }) {
-  const d = await loadModelData(model);
+  const d = await loadModelData(model, el);
   const conditional = d.spec.classes > 0;
   const root = element("div", "vaekit-root");
   root.dataset.lmSuppressShortcuts = "true"; // arrow keys move our sliders, not JupyterLab's cell selection

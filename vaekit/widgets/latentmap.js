@@ -14,7 +14,7 @@ async function linked(model, name) {
 }
 
 async function render({ model, el }) {
-  const d = await loadModelData(model);
+  const d = await loadModelData(model, el);
   const sliders = await linked(model, "sliders");
   const path = await linked(model, "interpolator");
   const { centre, directions } = model.get("projection");

@@ -19,7 +19,7 @@ export function formatCode(z) {
 }
 
 async function render({ model, el }) {
-  const d = await loadModelData(model);
+  const d = await loadModelData(model, el);
   const dims = model.get("dimensions");
   const kl = model.get("kl");
   const conditional = d.spec.classes > 0;
