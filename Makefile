@@ -11,7 +11,7 @@ RUN    ?= runs/demo
 # One data folder for the CLI, the tests and the notebooks (which run in notebooks/).
 export VAEKIT_DATA ?= $(CURDIR)/data
 
-.PHONY: install data demo test test-quick lint lab explore bench bench-tf1 clean
+.PHONY: install data nbconvert-cdn demo test test-quick lint lab explore bench bench-tf1 clean
 
 install: $(STAMP)
 
@@ -34,9 +34,15 @@ demo: data
 	$(PY) -m vaekit evaluate --checkpoint $(RUN)
 	@echo "Figures are in figures/: samples.png, reconstructions.png, interpolation.png, loss_curves.png"
 
+# What a page written by nbconvert loads from CDNs (require.js, the widget HTML manager, anywidget's frontend),
+# fetched with npm into .cache/nbconvert-cdn for tests/test_browser_nbconvert.py, which serves the page those
+# copies offline. When npm cannot fetch them, the rest of the suite still runs and that test fails, saying why.
+nbconvert-cdn: install
+	-$(PY) tests/widget_cdn.py
+
 # The notebooks run too, under nbval in quick mode (VAEKIT_QUICK=1: seconds of training each);
 # --nbval-lax checks that every cell runs (their own asserts check the widgets), not saved outputs.
-test: data
+test: data nbconvert-cdn
 	$(PY) -m ruff check .
 	VAEKIT_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
@@ -74,4 +80,4 @@ explore: data
 	$(PY) -m vaekit explore
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .cache

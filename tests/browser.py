@@ -166,22 +166,25 @@ def _start(command: list[str], scratch: Path, env: dict[str, str], cwd: Path, po
     raise RuntimeError(f"{name} did not answer within {SERVER_START_TIMEOUT_S} s:\n{server.log_text()[-3000:]}")
 
 
-def write_lab_settings(settings: Path) -> None:
+def write_lab_settings(settings: Path, extra: dict[str, dict] | None = None) -> None:
     """Lab's user settings for tests: no autosave (the notebooks on disk stay as committed), no news
-    toasts over the page, and every cell rendered (no windowing), so off-screen widgets are in the DOM."""
+    toasts over the page, and every cell rendered (no windowing), so off-screen widgets are in the DOM.
+    ``extra``: more, by plugin ("@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True})."""
     for plugin, values in {
-        "docmanager-extension/plugin": {"autosave": False},
-        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-        "notebook-extension/tracker": {"windowingMode": "none"},
+        "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+        **(extra or {}),
     }.items():
-        path = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path = settings / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
 
 
-def start_lab(root_dir: Path, scratch: Path, **env: str) -> Server:
+def start_lab(root_dir: Path, scratch: Path, settings: dict[str, dict] | None = None, **env: str) -> Server:
+    """JupyterLab on ``root_dir``; ``settings``: user settings beyond the tests' own (see write_lab_settings)."""
     port, token = free_port(), secrets.token_hex(16)
-    write_lab_settings(scratch / "lab-settings")
+    write_lab_settings(scratch / "lab-settings", settings)
     command = [
         str(VENV_BIN / "jupyter"), "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
