@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+from types import SimpleNamespace
 
 import nbformat
 import numpy as np
@@ -41,15 +42,19 @@ pytestmark = pytest.mark.browser
 IMAGES = 200  # test images the notebook's explorer carries: a small saved state
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 SAVE_STATE = {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}}
-SCOPE = ".vaekit-latent-sliders"
+SCOPE, PATH = ".vaekit-latent-sliders", ".vaekit-interpolator"
+BARS = f"{PATH} canvas.vaekit-class-bars"
 CELL = f"""\
 import vaekit
+from IPython.display import display
 from vaekit import widgets
 
 model = vaekit.load(vaekit.pretrained_path("seed"))
 data = vaekit.load_dataset("mnist", train_limit=0, test_limit={IMAGES})
-widgets.latent_sliders(model, data.test_images, data.test_labels)
+sliders = widgets.latent_sliders(model, data.test_images, data.test_labels)
+display(sliders, widgets.interpolator(model, data.test_images, data.test_labels, end=5, data=sliders.data))
 """
+TOP_CLASSES_JS = "b => document.querySelector(b)?.dataset.top"
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +67,8 @@ def cdn():
 
 @pytest.fixture(scope="module")
 def saved_notebook(browser, tmp_path_factory):
-    """A one-cell notebook showing the latent sliders, run in JupyterLab with "Save Widget State
-    Automatically" on, and saved there."""
+    """A one-cell notebook showing the latent sliders and the interpolator, run in JupyterLab with "Save
+    Widget State Automatically" on, and saved there: ``.path``; ``.top_classes``, the classifier's reading."""
     notebook = tmp_path_factory.mktemp("notebook") / "share.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)], metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), notebook)
@@ -78,6 +83,7 @@ def saved_notebook(browser, tmp_path_factory):
         page.wait_for_selector(f"{SCOPE}[data-ready='1'] canvas.vaekit-decoded", timeout=120_000)
         wait_until_all_cells_ran(page)
         assert cell_errors(page) == [], "the notebook's cell raised"
+        top_classes = page.wait_for_function(TOP_CLASSES_JS, arg=BARS, timeout=60_000).json_value()
         menu(page, "File", "docmanager:save")
         page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel .jp-mod-dirty')", timeout=30_000)
         page.screenshot(path=str(artifact_dir("nbconvert-lab") / "saved.png"))
@@ -85,7 +91,7 @@ def saved_notebook(browser, tmp_path_factory):
         context.close()
         lab.shut_down_kernels()
         lab.stop()
-    return notebook
+    return SimpleNamespace(path=notebook, top_classes=top_classes)
 
 
 def widget_state(notebook) -> dict:
@@ -131,7 +137,7 @@ def test_the_saved_widget_state_holds_the_explorers_weights(saved_notebook):
     """The payload the page asked the kernel for is in the notebook, byte for byte (the codes are float32
     sums: the kernel's thread count may move their last bits)."""
     saved = {tuple(buffer["path"]): base64.b64decode(buffer["data"])
-             for model in widget_state(saved_notebook)["state"].values() for buffer in model.get("buffers", [])}
+             for model in widget_state(saved_notebook.path)["state"].values() for buffer in model.get("buffers", [])}
     model = vaekit.load(vaekit.pretrained_path("seed"))
     data = vaekit.load_dataset("mnist", data_root(), train_limit=0, test_limit=IMAGES)
     sent = ModelData(model, data.test_images, data.test_labels).payload()
@@ -142,9 +148,9 @@ def test_the_saved_widget_state_holds_the_explorers_weights(saved_notebook):
                                    rtol=1e-5, atol=1e-6)
 
 
-def test_its_html_page_decodes_when_a_slider_moves(saved_notebook, offline_page, tmp_path):
+def test_its_html_page_works_with_no_kernel(saved_notebook, offline_page, tmp_path):
     page = offline_page
-    page.goto(to_html(saved_notebook, tmp_path).as_uri())
+    page.goto(to_html(saved_notebook.path, tmp_path).as_uri())
     decoded = f"{SCOPE}[data-ready='1'] canvas.vaekit-decoded"
     try:
         page.wait_for_selector(decoded, timeout=30_000)
@@ -157,12 +163,21 @@ def test_its_html_page_decodes_when_a_slider_moves(saved_notebook, offline_page,
     for _ in range(5):
         page.keyboard.press("ArrowRight")
     assert canvas_hash(page, decoded) != before, "moving a slider did not change the decoded digit"
+    assert not page.is_visible(f"{SCOPE} canvas.vaekit-draw"), "no kernel here to encode a drawing"
+
+    # The interpolator decodes too; the classifier's reading is the saved path's, and no other path is read.
+    page.wait_for_selector(f"{PATH}[data-ready='1'] canvas.vaekit-strip", timeout=30_000)
+    assert page.wait_for_function(TOP_CLASSES_JS, arg=BARS).json_value() == saved_notebook.top_classes
+    end = page.locator(f"{PATH} .vaekit-end-index input")
+    end.fill("9")
+    end.dispatch_event("change")
+    assert not page.is_visible(BARS) and "no kernel" in page.inner_text(f"{PATH} .vaekit-class-caption")
     assert page.errors == [], f"the page raised: {page.errors}"
 
 
 def test_a_page_whose_saved_state_lacks_the_weights_says_so(saved_notebook, offline_page, tmp_path):
     """As after ``nbconvert --execute``, which saves only the kernel's side of the widget state."""
-    notebook = nbformat.read(saved_notebook, as_version=4)
+    notebook = nbformat.read(saved_notebook.path, as_version=4)
     for model in notebook.metadata["widgets"][WIDGET_STATE]["state"].values():
         model.pop("buffers", None)
     body, _ = HTMLExporter().from_notebook_node(notebook)  # as the command does, without starting Python again

@@ -22,8 +22,15 @@ const NO_PAYLOAD =
   "weights: in JupyterLab, turn on Settings > Save Widget State Automatically, run the notebook, let its " +
   "explorers show, then save it; or write a page with `python -m vaekit export-html`.";
 
+// True in a page with no kernel behind it: export-html's (standalone.js), or one restored from saved widget
+// state (nbconvert's page, whose models have no comm to a kernel). Asked of the ModelData model itself: the
+// `model` anywidget hands to render() is a proxy without comm_live.
+function noKernel(data) {
+  return Boolean(data.standalone) || data.comm_live === false;
+}
+
 function askTheKernel(data) {
-  if (data.comm_live === false || data.standalone) return Promise.reject(new Error(NO_PAYLOAD));
+  if (noKernel(data)) return Promise.reject(new Error(NO_PAYLOAD));
   return new Promise((resolve) => {
     const listener = (content, buffers) => {
       if (!content || !Array.isArray(content.payload)) return;
@@ -72,6 +79,7 @@ async function unpack(data) {
     latent: spec.latent,
     pixels: spec.pixels,
     count: labels.length,
+    noKernel: noKernel(data), // nothing to ask of the kernel: no drawing to encode, no new path to classify
   };
 }
 

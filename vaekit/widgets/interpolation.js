@@ -127,7 +127,7 @@ async function render({ model, el }) {
   function showClasses(current) {
     const note = model.get("classifier_note") ?? "", readFor = model.get("probabilities_path") ?? "";
     const p = reading();
-    classBars.style.display = readFor && (p || !model.standalone) ? "" : "none";
+    classBars.style.display = readFor && (p || !d.noKernel) ? "" : "none";
     classLegend.textContent = frameReading.textContent = "";
     classBars.dataset.top = "";
     if (!readFor) { // classes=False: nothing; no classifier for this dataset: the line that says so
@@ -143,7 +143,7 @@ async function render({ model, el }) {
     ctx.clearRect(0, 0, classBars.width, classBars.height);
     if (!p) {
       const [s, e, method, steps] = readFor.split(" ");
-      classCaption.textContent = model.standalone
+      classCaption.textContent = d.noKernel
         ? `${note} read this page's first path (test image ${s} to ${e}, ${method}, ${steps} steps); ` +
           "with no kernel behind the page, other paths are not read"
         : `${note} is reading the frames…`;
@@ -179,7 +179,7 @@ async function render({ model, el }) {
     const changes = tops.filter((t, k) => k > 0 && t !== tops[k - 1]).length;
     classCaption.textContent = `${note} reads ${runsOf(tops, d.classNames)}` +
       (changes ? "; a red line marks each change" : "") +
-      (model.standalone ? " (read when this page was written: with no kernel, other paths are not read)" : "");
+      (d.noKernel ? " (read when this page was written: with no kernel, other paths are not read)" : "");
     const shown = d.classNames.map((_, c) => c).filter((c) => p.some((row) => row[c] >= LEGEND_SHARE));
     for (const c of shown) {
       const swatch = element("span", "", "■ ");

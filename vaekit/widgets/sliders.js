@@ -160,7 +160,7 @@ async function render({ model, el }) {
   }
   model.on("change:nearest", showNearest);
 
-  if (model.standalone) drawBox.style.display = "none"; // an exported page has no kernel to encode with
+  if (d.noKernel) drawBox.style.display = "none"; // an exported page has no kernel to encode with
   root.append(intro, buttons, chooser, body, code, message, posteriorBox, drawBox);
   const ctx = decoded.getContext("2d");
   const originalCtx = original.getContext("2d");
