@@ -115,7 +115,9 @@ class ModelData(anywidget.AnyWidget):
     (data.js): the decoder's ``weights``; ``codes`` and ``stds``, each image's q(z|x) (its mean and standard
     deviation, float32 (N, latent)); ``images``, uint8 (N, pixels). Sent as traits, megabytes of state made
     Voilà's first load of the widgets miss ipywidgets' 4 s deadline on a busy machine, and the page showed
-    "model not found". Only the first ``max_images`` images are kept. It shows nothing itself.
+    "model not found". The page keeps what it received in the model's browser-side state, so a notebook saved
+    with its widget state (JupyterLab) carries it, and nbconvert's page of it decodes with no kernel. Only the
+    first ``max_images`` images are kept. It shows nothing itself.
     """
 
     _esm = esm(HERE / "model_data.js")
