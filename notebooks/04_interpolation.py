@@ -78,6 +78,10 @@ print(f"{CHECKPOINT}; {len(data.test_images):,} test digits")
 # that class changes. On the way from the 7 to the 2, the shipped seed model passes through frames that read
 # as an 8. The kernel reads the path again whenever it changes; `path.probabilities` holds the numbers (one
 # row a frame).
+#
+# **GIF** writes the path shown, there and back, as an animated GIF: `interpolation.gif` in this notebook's
+# folder (set `path.gif_path` for another), the frames `python -m vaekit animate interpolation` writes for the
+# same path. The line under the frame says where it went. From code: `path.save_gif("walk.gif", fps=12)`.
 
 # %%
 path = widgets.interpolator(model, data.test_images, data.test_labels, start=START, end=END, steps=STEPS)

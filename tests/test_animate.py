@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image, ImageChops
 
-from vaekit import TrainConfig, animate, build, checkpoint, fit, snapshots
+from vaekit import TrainConfig, VaekitError, animate, build, checkpoint, fit, pretrained_path, snapshots
+from vaekit import widgets as vw
 
 
 def _frames(path):
@@ -75,6 +76,56 @@ def test_traversal_puts_the_most_active_dimension_first(run, small_mnist, vaekit
     result = vaekit("traverse", "--checkpoint", str(run), "--figures", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "traversal.png").exists()
+
+
+@pytest.mark.parametrize("which", ["run", "conditional"])
+def test_the_interpolators_gif_is_the_cli_s_for_the_same_path(which, run, small_mnist, vaekit, tmp_path, monkeypatch):
+    # the shipped conditional model too: its class switches halfway, in the CLI and in the widget alike
+    source = run if which == "run" else pretrained_path("conditional")
+    model = checkpoint.load(source)
+    path = vw.interpolator(model, small_mnist.test_images, small_mnist.test_labels, start=3, end=8, steps=6,
+                           classes=False)
+    path.method = "spherical"
+    monkeypatch.chdir(tmp_path)  # gif_path is relative to the kernel's folder
+    written = path.save_gif()
+    assert written == animate.Path("interpolation.gif") and (tmp_path / "interpolation.gif").is_file()
+    assert path.message == f"wrote {tmp_path / 'interpolation.gif'} (10 frames)"
+    result = vaekit("animate", "interpolation", "--checkpoint", str(source), "--out", str(tmp_path / "cli.gif"),
+                    "--start", "3", "--end", "8", "--steps", "6", "--method", "spherical")
+    assert result.returncode == 0, result.stderr
+    ours, duration, loop = _frames(written)
+    theirs, cli_duration, _ = _frames(tmp_path / "cli.gif")
+    assert len(ours) == len(theirs) == 2 * 6 - 2 and ours[0].size == theirs[0].size == (4 * 32, 4 * 32)
+    assert duration == cli_duration == 80 and loop == 0  # 12 fps: 83 ms, kept in hundredths by GIF
+    assert _all_differ(ours)
+    # the same pictures: the widget's encoder ran on the same images (a grey level for float rounding)
+    assert max(np.asarray(ImageChops.difference(a, b)).max() for a, b in zip(ours, theirs)) <= 1
+    # there and back: frame k and frame 2 * steps - 2 - k are the same code
+    assert ImageChops.difference(ours[1], ours[-1]).getbbox() is None
+
+
+def test_the_interpolators_gif_button_says_where_it_wrote_or_why_not(run, small_mnist, tmp_path):
+    model = checkpoint.load(run)
+    path = vw.interpolator(model, small_mnist.test_images, small_mnist.test_labels, steps=4, classes=False)
+    click = {"event": "gif"}  # what the page's button sends
+    path.gif_path = str(tmp_path / "gifs" / "walk.gif")  # a folder that is not there yet is made
+    path._handle_custom_msg(click, [])
+    assert path.message == f"wrote {tmp_path / 'gifs' / 'walk.gif'} (6 frames)"
+    assert len(_frames(tmp_path / "gifs" / "walk.gif")[0]) == 6
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "folder.gif").mkdir()
+    for gif_path, reason in [(tmp_path / "walk.png", "name a .gif file"),
+                             (tmp_path / "folder.gif", "it is a folder"),
+                             (tmp_path / "a-file" / "walk.gif", f"{tmp_path / 'a-file'} is a file, not a folder")]:
+        path.gif_path = str(gif_path)
+        path._handle_custom_msg(click, [])
+        assert reason in path.message and "\n" not in path.message and not path.message.startswith("wrote")
+    with pytest.raises(VaekitError, match="fps must be a number from 0.1 to 50"):
+        path.save_gif(tmp_path / "fast.gif", fps=0)
+    assert not (tmp_path / "fast.gif").exists()
+    # from a notebook: a path of its own, the Path written back
+    assert path.save_gif(tmp_path / "mine.gif", fps=2) == tmp_path / "mine.gif"
+    assert _frames(tmp_path / "mine.gif")[1] == 500
 
 
 @pytest.mark.parametrize(

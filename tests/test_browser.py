@@ -30,6 +30,7 @@ from browser import (
     start_lab,
     wait_until_all_cells_ran,
 )
+from PIL import Image
 
 from vaekit.data import data_root
 
@@ -58,6 +59,7 @@ def lab(tmp_path_factory, server_env):
     root = tmp_path_factory.mktemp("lab") / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     server = start_lab(root, tmp_path_factory.mktemp("lab-server"), **server_env)
+    server.notebook_root = root  # the kernels' folder: what a GIF button writes lands here
     yield server
     leftover = server.stop()
     assert leftover == [], f"kernels outlived the server: {leftover}"
@@ -359,6 +361,17 @@ def test_interpolation_notebook_plays(lab_page, lab, request):
     # the page draws what the kernel read
     printed = run_new_cell(page, "print(' '.join(str(max(range(10), key=r.__getitem__)) for r in path.probabilities))")
     assert printed.strip() == tops
+    # the GIF button: the kernel writes the path shown, there and back, next to the notebook, and says where
+    gif, message = lab.notebook_root / "interpolation.gif", f"{scope} .vaekit-message"
+    assert not gif.exists()
+    page.click(f"{scope} .vaekit-gif-button")
+    wait_or_fail(page, "s => document.querySelector(s).textContent.startsWith('wrote ')",
+                 "the GIF button's click got no answer on the message line", arg=message)
+    steps = int(page.get_attribute(f"{scope} .vaekit-frame-slider input", "max")) + 1
+    assert page.inner_text(message) == f"wrote {gif.resolve()} ({2 * steps - 2} frames)"
+    with Image.open(gif) as written:
+        assert written.format == "GIF" and written.n_frames == 2 * steps - 2
+    page.locator(scope).screenshot(path=str(shots / "interpolator_gif_written.png"))
     assert page.uncaught_errors == []
 
 
@@ -463,6 +476,7 @@ def test_exported_page_works_from_disk_without_network(browser, exported_page, r
         check_interpolator_plays(page, ".vaekit-interpolator", shots)
         check_latent_map(page, shots, kernel=False)
         assert not page.is_visible(".vaekit-latent-sliders canvas.vaekit-draw"), "no kernel here to encode a drawing"
+        assert not page.is_visible(".vaekit-interpolator .vaekit-gif-button"), "no kernel here to write a GIF"
         page.screenshot(path=str(shots / "final.png"), full_page=True)
     finally:
         context.close()

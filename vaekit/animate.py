@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 
 from .data import to_float
 from .errors import VaekitError
-from .latent import interpolate, kl_per_dimension
+from .latent import decode_images, encode_means, interpolate, kl_per_dimension
+from .runs import writable_folder
 from .snapshots import Timeline, to_uint8
 
 GAP = 2  # pixels between images in a grid
@@ -47,6 +48,22 @@ def _scaled(frames: list[Image.Image], scale: int) -> list[Image.Image]:
     if scale == 1:
         return frames
     return [f.resize((f.width * scale, f.height * scale), Image.NEAREST) for f in frames]
+
+
+def gif_target(path: str | os.PathLike, option: str = "another path") -> Path:
+    """Judge where a GIF is to go before any frame is drawn: a name ending in .gif, not a folder, in a
+    folder that exists (or can be made) and can be written. One line (``VaekitError``) if not; ``option``
+    names what to change in it (the widgets: "gif_path")."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() != ".gif":
+        raise VaekitError(f"cannot write {path}: name a .gif file")
+    if path.is_dir():
+        raise VaekitError(f"cannot write {path}: it is a folder; name a .gif file")
+    nearest = next((folder for folder in path.parents if folder.exists()), None)  # the first that is there
+    if nearest is not None and not nearest.is_dir():
+        raise VaekitError(f"cannot write {path}: {nearest} is a file, not a folder")
+    writable_folder(path.parent, option)
+    return path
 
 
 def save_gif(frames: list[Image.Image], path: str | os.PathLike, fps: float = 4.0) -> Path:
@@ -117,16 +134,15 @@ def _curve(draw: ImageDraw.ImageDraw, values: torch.Tensor, at: int, box: tuple[
 def interpolation_frames(model, start: torch.Tensor, end: torch.Tensor, steps: int = 30,
                          method: str = "spherical", scale: int = 4, labels=None) -> list[Image.Image]:
     """From ``start``'s code to ``end``'s and back: 2 * steps - 2 frames of one decoded image."""
-    model = model.cpu().eval()
     ends = None if labels is None or not model.config.conditional else torch.as_tensor(labels)
-    means, _ = model.encode(to_float(torch.stack([start, end])), ends)
+    means = encode_means(model, to_float(torch.stack([start, end])), labels=ends)  # on the model's device
     codes = interpolate(means[0], means[1], steps, method)
     codes = torch.cat([codes, codes.flip(0)[1:-1]])  # there and back, without repeating the ends
     # a conditional model: the class switches halfway along the walk
     path_labels = None if ends is None else torch.where(torch.arange(steps) < steps / 2, ends[0], ends[1])
     if path_labels is not None:
         path_labels = torch.cat([path_labels, path_labels.flip(0)[1:-1]])
-    images = to_uint8(torch.sigmoid(model.decode(codes, path_labels)))
+    images = to_uint8(decode_images(model, codes, path_labels))
     return _scaled([grid(image[None], 1) for image in images], scale)
 
 

@@ -1,16 +1,18 @@
-"""What the widgets share: input checks, their ES modules, CSS hooks, one-thread decoding."""
+"""What the widgets share: input checks, their ES modules, CSS hooks, one-thread decoding, the GIF button."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import checks
+from .. import animate, checks
 from ..errors import VaekitError
 
 SLIDER_SPAN = 3.0  # sliders cover +-3 standard deviations of the prior, times the temperature
@@ -84,3 +86,37 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+# -- the GIF button: the page sends {"event": "gif"}, the kernel writes the widget's ``gif_path`` ----------
+
+
+def write_gif(widget, make_frames: Callable[[], list], path: str | os.PathLike | None, fps: float) -> Path:
+    """Judge ``path`` (default ``widget.gif_path``), then draw ``make_frames()`` and write them as a GIF;
+    ``widget.message`` says where (an absolute path: the kernel's folder is not always the notebook's)."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0.1 <= fps <= 50:
+        raise VaekitError(f"fps must be a number from 0.1 to 50, got {fps!r}")
+    target = animate.gif_target(widget.gif_path if path is None else path, "gif_path")  # before any work
+    with one_thread():
+        frames = make_frames()
+    written = animate.save_gif(frames, target, fps)
+    widget.message = f"wrote {written.resolve()} ({len(frames)} frames)"
+    return written
+
+
+def listen_for_gif(widget) -> None:
+    """Answer the page's GIF button (``{"event": "gif"}``) with ``widget.save_gif()``; a path that cannot be
+    written becomes the one line on ``widget.message``, not a traceback in the kernel's log."""
+
+    def on_message(_widget, content, _buffers) -> None:
+        if not (isinstance(content, dict) and content.get("event") == "gif"):
+            return
+        widget.message = ""  # a fresh line: the page hears the answer even when it is the same as the last
+        try:
+            widget.save_gif()
+        except VaekitError as exc:
+            widget.message = str(exc)
+        except OSError as exc:
+            widget.message = f"could not write {widget.gif_path}: {exc.strerror or exc}"
+
+    widget.on_msg(on_message)

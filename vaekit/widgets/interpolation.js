@@ -1,5 +1,6 @@
 // The interpolator: the decoded path between two test images' codes, computed and decoded here, in the
 // browser; Play walks along it without the kernel. Python reads and sets start, end, method, steps, frame.
+// The GIF button asks the kernel to write the path as a GIF (vaekit/widgets/_common.py, write_gif).
 // Under the strip, the dataset classifier's reading of each frame: the kernel reads its own decoding of the
 // path whenever the path changes and sends `probabilities` for `probabilities_path`; until they match the
 // path on screen, the bars wait (a page with no kernel keeps the reading of the path it was written with).
@@ -71,6 +72,12 @@ async function render({ model, el }) {
   const frameBox = element("label", "vaekit-frame-slider", "frame ");
   const frameInput = Object.assign(element("input"), { type: "range", min: 0, step: 1 });
   frameBox.append(frameInput);
+  // The GIF button: the kernel writes the path shown, there and back, to `gif_path` and answers on `message`.
+  // A page with no kernel (export-html) has no one to write it: no button there.
+  const gif = element("button", "vaekit-gif-button", "GIF");
+  gif.title = "write this path, there and back, as an animated GIF (in the notebook's folder)";
+  gif.style.display = model.standalone ? "none" : "";
+  gif.addEventListener("click", () => model.send({ event: "gif" }));
   const frame = digitCanvas(d, "vaekit-frame", SCALE);
   const frameReading = element("div", "vaekit-caption vaekit-frame-reading");
   const message = element("div", "vaekit-message");
@@ -79,7 +86,7 @@ async function render({ model, el }) {
   const row2 = element("div", "vaekit-row");
   row2.append(methods, stepsBox);
   const row3 = element("div", "vaekit-row");
-  row3.append(playBox, frameBox);
+  row3.append(playBox, frameBox, gif);
   root.append(row1, row2, caption, strip, classBars, classCaption, classLegend, row3, frame, frameReading, message);
 
   let frames = []; // decoded images along the path

@@ -3,20 +3,25 @@ and the dataset classifier's reading of each frame, computed in the kernel."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import anywidget
 import torch
 import traitlets
 from ipywidgets import widget_serialization
 
+from .. import animate
 from .. import classifier as clf
 from ..errors import VaekitError
 from ..latent import decode_images, interpolate
-from ._common import check_index, esm, one_thread
+from ._common import check_index, esm, listen_for_gif, one_thread, write_gif
 from .decoder import HERE, ModelData
 from .sliders import next_index_of_class
 
 METHODS = ("linear", "spherical")
 MAX_STEPS = 20
+GIF_FPS = 12.0  # as `python -m vaekit animate interpolation`
 
 
 class Interpolator(anywidget.AnyWidget):
@@ -30,11 +35,13 @@ class Interpolator(anywidget.AnyWidget):
     ``probabilities_path`` (the path they belong to, "start end method steps"), ``classifier_note`` (one line:
     which classifier, or why there is none). The page draws them under the strip (a stacked bar a frame),
     and the current frame's reading under the frame.
+    ``save_gif()`` writes the path shown as a GIF (to ``gif_path``, "interpolation.gif" in the kernel's folder
+    unless set); the page's GIF button calls it, and ``message`` says where it wrote, or why it could not.
     In the page: ``.vaekit-start-index input``, ``.vaekit-end-index input``, ``.vaekit-start-class select``,
     ``.vaekit-end-class select``, ``.vaekit-method button[data-method]``, ``.vaekit-steps input``,
     ``canvas.vaekit-strip``, ``.vaekit-play-button``, ``.vaekit-stop-button``, ``.vaekit-frame-slider input``,
     ``canvas.vaekit-class-bars``, ``.vaekit-class-caption``, ``.vaekit-class-legend``, ``canvas.vaekit-frame``,
-    ``.vaekit-frame-reading``, ``.vaekit-message``.
+    ``.vaekit-frame-reading``, ``.vaekit-gif-button`` (hidden in a page with no kernel), ``.vaekit-message``.
     """
 
     _esm = esm(HERE / "interpolation.js")
@@ -49,6 +56,7 @@ class Interpolator(anywidget.AnyWidget):
     probabilities = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
     probabilities_path = traitlets.Unicode("").tag(sync=True)
     classifier_note = traitlets.Unicode("").tag(sync=True)
+    gif_path = traitlets.Unicode("interpolation.gif").tag(sync=True)  # the GIF button's file, from the kernel's folder
 
     def __init__(self, data: ModelData, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear",
                  classes: bool = True):
@@ -60,6 +68,7 @@ class Interpolator(anywidget.AnyWidget):
         if classes:
             self.classifier, self.classifier_note = clf.for_model(self.model)
             self._read_frames()
+        listen_for_gif(self)
 
     @traitlets.validate("start", "end")
     def _valid_index(self, proposal):
@@ -119,6 +128,15 @@ class Interpolator(anywidget.AnyWidget):
             ends = self.data.label_tensor[[self.start, self.end]]
             labels = torch.where(torch.arange(self.steps) < self.steps / 2, ends[0], ends[1])
         return decode_images(self.model, self.codes(), labels)
+
+    def save_gif(self, path: str | os.PathLike | None = None, fps: float = GIF_FPS) -> Path:
+        """The path shown (start, end, method, steps), there and back, as a GIF at ``fps`` frames a second:
+        the frames ``python -m vaekit animate interpolation`` writes for the same path. ``path``: default
+        ``gif_path``; judged before any frame is drawn. Returns the path written."""
+        ends = [self.start, self.end]
+        images, labels = self.data.image_tensor[ends], self.data.label_tensor[ends]
+        return write_gif(self, lambda: animate.interpolation_frames(
+            self.model, images[0], images[1], self.steps, self.method, labels=labels), path, fps)
 
     def choose_class(self, which: str, label: int) -> int:
         """Move the start or the end ("start"/"end") to the next test image of class ``label``."""
