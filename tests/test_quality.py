@@ -89,3 +89,15 @@ def test_interpolate_classes_reads_each_frame(vaekit, tmp_path):
     line = next(li for li in result.stdout.splitlines() if li.startswith("classifier along the path:"))
     assert len(line.split(":")[1].split()) == 6 and all(c in "0123456789" for c in line.split(":")[1].split())
     assert (tmp_path / "interpolation_classes.png").exists()
+
+
+def test_interpolate_classes_without_a_classifier_says_so_before_any_work(vaekit, tmp_path):
+    from vaekit.data import DataInfo
+
+    model = build("seed", seed=0, hidden_sizes=(32,), latent_size=4)
+    info = DataInfo(f"folder:{tmp_path / 'photos'}", ("cat", "dog"), (1, 28, 28))
+    path = checkpoint.save(tmp_path / "m.safetensors", model, data_info=info)
+    result = vaekit("interpolate", "--checkpoint", str(path), "--classes", "--figures", str(tmp_path / "figs"))
+    assert result.returncode == 2
+    assert f"--classes: no classifier is shipped for folder:{tmp_path / 'photos'}" in result.stderr
+    assert not (tmp_path / "figs").exists() or not any((tmp_path / "figs").iterdir())

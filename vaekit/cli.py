@@ -428,6 +428,13 @@ def cmd_interpolate(args) -> None:
     path = _checkpoint(args)
     folder = _figure_target(args, path)
     model = load(path)
+    judge = None
+    if args.classes:  # judged before any work: a folder dataset has no shipped classifier
+        from . import classifier as clf
+
+        judge, note = clf.for_model(model)
+        if judge is None:
+            raise VaekitError(f"--classes: {note}")
     data = _test_data(model, args)
     (start, start_name), (end, end_name) = _interpolation_ends(args, model, data.test_labels)
     ends = [start, end]
@@ -441,16 +448,13 @@ def cmd_interpolate(args) -> None:
     title = f"{args.method} interpolation: {start_name} to {end_name}"
     fig = plot_images(images, nrow=args.steps, title=title)
     print(f"interpolation: {save_fig(fig, args.name, folder)}")
-    if args.classes:
-        from . import classifier as clf
-        from .data import MNIST_INFO
+    if judge is not None:
         from .plotting import plot_path_classes
 
-        info = model.data_info or MNIST_INFO
-        _, probabilities = clf.apply(clf.pretrained(info.name), images)
-        named = [info.class_names[k] for k in probabilities.argmax(1).tolist()]
-        print("classifier along the path: " + " ".join(named))
-        fig = plot_path_classes(images, probabilities, info.class_names, title)
+        _, probabilities = clf.apply(judge, images)
+        names = judge.config.class_names
+        print("classifier along the path: " + " ".join(names[k] for k in probabilities.argmax(1).tolist()))
+        fig = plot_path_classes(images, probabilities, names, title)
         print(f"classes along the path: {save_fig(fig, args.name + '_classes', folder)}")
 
 
@@ -501,10 +505,7 @@ def cmd_animate(args) -> None:
     from . import animate, snapshots
     from .checkpoint import load
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".gif":
-        raise VaekitError(f"--out {out}: name a .gif file")
-    _writable_folder(out.parent if str(out.parent) else Path("."), "--out")
+    out = animate.gif_target(args.out, "--out")  # before torch work: one line if it cannot be written
     if args.kind == "training":
         timeline = snapshots.read(_checkpoint(args))
         frames = animate.training_frames(timeline, args.scale or 2)
