@@ -173,9 +173,7 @@ print(f"saved to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 # ../runs/notebook --out training.gif` makes the same as a GIF.
 
 # %%
-from vaekit.timeline import training_timeline
-
-training_timeline(path)
+widgets.training_timeline(path)
 
 # %% [markdown]
 # ## Check the live plot from Python

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 CELL = """\
 import ipywidgets
-from vaekit.timeline import training_timeline
+from vaekit.widgets import training_timeline
 
 timeline = training_timeline("run.safetensors", interval_ms=150)
 seen = ipywidgets.Label(str(timeline.epoch))

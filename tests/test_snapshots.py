@@ -143,7 +143,7 @@ def test_train_keeps_snapshots_in_both_checkpoints_unless_told_not_to(vaekit, tm
 
 
 def test_the_timeline_widget_scrubs_through_the_snapshots(recorded):
-    from vaekit.timeline import training_timeline
+    from vaekit.widgets import training_timeline
 
     _, recorder, history = recorded
     widget = training_timeline(snapshots.from_tensors(recorder.state_tensors(), history))
@@ -152,15 +152,35 @@ def test_the_timeline_widget_scrubs_through_the_snapshots(recorded):
     widget.epoch = 0
     assert torch.equal(widget.shown()["samples"], recorder.state_tensors()["snapshots.samples"][0])
     assert widget.losses["test_total"][0] == pytest.approx(history["epochs"][0]["test_total"])
-    with pytest.raises(VaekitError, match="snapshots 0 to 2, not 3"):
+    with pytest.raises(VaekitError, match="no snapshot 3: choose an index from 0 to 2"):
         widget.epoch = 3
     assert widget.epoch == 0
+
+
+def test_the_timeline_judges_its_inputs_as_the_other_widgets_do(recorded, tmp_path):
+    from vaekit.widgets import training_timeline
+
+    model, recorder, history = recorded
+    timeline = snapshots.from_tensors(recorder.state_tensors(), history)
+    assert training_timeline(timeline, epoch=1).epoch == 1
+    for epoch in (3, -1, True, 1.0):
+        with pytest.raises(VaekitError, match="no snapshot .*: choose an index from 0 to 2"):
+            training_timeline(timeline, epoch=epoch)
+    for interval in (5, 20_000, 150.5):
+        with pytest.raises(VaekitError, match="interval_ms must be a whole number of milliseconds from 20 to 10000"):
+            training_timeline(timeline, interval_ms=interval)
+    # A run without snapshots: from a checkpoint, and from a recorder that saw no epoch (from_tensors gives None).
+    bare = checkpoint.save(tmp_path / "bare.safetensors", model, history)
+    with pytest.raises(CheckpointError, match="holds no training snapshots"):
+        training_timeline(bare)
+    with pytest.raises(VaekitError, match="pass its path, or a Timeline .*not NoneType"):
+        training_timeline(snapshots.from_tensors(snapshots.Snapshots().state_tensors(), history))
 
 
 def test_the_timeline_gif_button_writes_the_run(recorded, tmp_path):
     from PIL import Image
 
-    from vaekit.timeline import training_timeline
+    from vaekit.widgets import training_timeline
 
     _, recorder, history = recorded
     widget = training_timeline(snapshots.from_tensors(recorder.state_tensors(), history))

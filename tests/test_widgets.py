@@ -106,6 +106,33 @@ def test_setting_the_code_changes_the_decoding(sliders, trained):
     assert torch.equal(sliders.decoded(), torch.sigmoid(trained.decode(code[None]))[0].detach())
 
 
+def test_where_the_browser_is_too_slow_the_kernel_decodes_each_code(sliders, trained):
+    sent = []
+    sliders.send = lambda content, buffers=None: sent.append((content, buffers))  # what would go to the page
+    code = torch.zeros(20)
+    code[sliders.dimensions[0]] = 1.5
+    sliders.z = code.tolist()
+    assert sent == [] and sliders.kernel_decodes == 0  # the browser decodes: the kernel sends no pixels
+    sliders.decoding = "kernel"  # what the page sets when its decodes take longer than browser_budget_ms
+    code[sliders.dimensions[1]] = -2.0
+    sliders.z = code.tolist()
+    sliders._on_message(sliders, {"request": "decoded"}, [])  # a new view asks for its first digit
+    assert [content for content, _ in sent] == [{"decoded": True}] * 3 and sliders.kernel_decodes == 3
+    pixels = [torch.from_numpy(np.frombuffer(buffers[0], dtype=np.float32).copy()) for _, buffers in sent]
+    expected = torch.sigmoid(trained.decode(code[None]))[0].detach()
+    assert torch.allclose(pixels[1], expected, atol=1e-6) and torch.equal(pixels[2], pixels[1])
+    assert (pixels[0] - pixels[1]).abs().max() > 0.05  # the digit the page showed before the move, and after
+
+
+def test_bad_decoding_settings_are_refused(data, sliders):
+    for budget in (0.0, -3.0, float("nan"), float("inf")):
+        with pytest.raises(vaekit.VaekitError, match="browser_budget_ms must be a finite number of milliseconds"):
+            vw.LatentSliders(data, browser_budget_ms=budget)
+    with pytest.raises(vaekit.VaekitError, match="decoding must be 'browser' or 'kernel', got 'gpu'"):
+        sliders.decoding = "gpu"
+    assert sliders.decoding == "browser" and sliders.browser_budget_ms == 12.0
+
+
 @pytest.mark.parametrize("code, message", [([0.0] * 19, "a code has 20 values"), ([float("nan")] * 20, "finite")])
 def test_a_bad_code_is_refused(sliders, code, message):
     with pytest.raises(vaekit.VaekitError, match=message):

@@ -79,6 +79,13 @@ def codes(value, latent_size: int, what: str = "a code") -> torch.Tensor:
     return z
 
 
+def index(value, n: int, what: str = "test image") -> int:
+    """An integer from 0 to n - 1 (NumPy integers welcome; a bool is not an index)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < n:
+        raise VaekitError(f"there is no {what} {value!r}: choose an index from 0 to {n - 1}")
+    return int(value)
+
+
 def temperature(value, what: str = "the temperature") -> float:
     """A finite positive number (the prior's scale)."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.number)) or not math.isfinite(value) or value <= 0:

@@ -1,5 +1,5 @@
 """Widgets for exploring a VAE in JupyterLab, Voilà or a static page: latent sliders, an interpolator,
-an interactive latent map, a live loss plot.
+an interactive latent map, a live loss plot, a training run's timeline.
 
 Each function returns a widget and never calls ``display``, so it can be built and driven headless, in a
 test, as well as in a notebook::
@@ -10,8 +10,8 @@ test, as well as in a notebook::
     ui.randomize()
 
 The work that must keep up with a hand runs in the browser: each widget is an anywidget whose ES module
-sits beside its Python module (sliders.js, interpolation.js, latentmap.js, live_loss.js); decoder.js
-decodes codes in plain JavaScript with the weights that ``ModelData`` sends once per model. The kernel
+sits beside its Python module (sliders.js, interpolation.js, latentmap.js, live_loss.js, timeline.js);
+decoder.js decodes codes in plain JavaScript with the weights that ``ModelData`` sends once per model. The kernel
 holds the state (``z``, ``start``/``end``, ...) and is told every change. Every part carries a CSS class
 (``vaekit-...``) that the browser tests look for; see the docstrings.
 """
@@ -22,6 +22,7 @@ from .interpolation import Interpolator, interpolator
 from .latentmap import LatentMap, latent_map, plot_latent_map
 from .live_loss import LiveLossPlot
 from .sliders import LatentSliders, latent_sliders
+from .timeline import TrainingTimeline, training_timeline
 
 __all__ = [
     "INACTIVE_KL",
@@ -30,10 +31,12 @@ __all__ = [
     "LatentSliders",
     "LiveLossPlot",
     "ModelData",
+    "TrainingTimeline",
     "decoder_spec",
     "interpolator",
     "latent_map",
     "latent_sliders",
     "one_thread",
     "plot_latent_map",
+    "training_timeline",
 ]

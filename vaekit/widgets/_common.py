@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ipywidgets as widgets
-import numpy as np
 import torch
 
 from .. import animate, checks
@@ -61,10 +60,9 @@ def check_code(code, latent: int) -> torch.Tensor:
     return checks.codes(code, latent).flatten().cpu()
 
 
-def check_index(index, n: int) -> int:
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < n:
-        raise VaekitError(f"there is no test image {index!r}: choose an index from 0 to {n - 1}")
-    return int(index)
+def check_index(index, n: int, what: str = "test image") -> int:
+    """An index into n things (test images, a run's snapshots): an integer from 0 to n - 1."""
+    return checks.index(index, n, what)
 
 
 def format_code(values: list[float]) -> str:

@@ -6,7 +6,7 @@
 // compares it with PyTorch's decoding).
 //
 // Feature maps are kept channels-last (height, width, channel) inside, so that the innermost loop of a
-// transposed convolution runs over contiguous output channels; the result is flattened in PyTorch's
+// transposed convolution runs over contiguous input channels; the result is flattened in PyTorch's
 // (channel, height, width) order.
 
 function halfToFloat(h) {
@@ -32,21 +32,19 @@ export function readWeights(bytes, dtype) {
 
 /** A decoder ready to run: the layers with their parameters, laid out for the loops below. */
 export function buildDecoder(spec, weights) {
+  let shape = null; // the feature map's [h, w] where one flows (after an unflatten), for the convolutions
   const layers = spec.layers.map((layer) => {
     if (layer.type === "linear") {
       return { ...layer, w: weights.subarray(layer.weight, layer.weight + layer.out * layer.in),
                b: weights.subarray(layer.bias, layer.bias + layer.out) };
     }
+    if (layer.type === "unflatten") shape = layer.shape.slice(1);
+    if (layer.type === "flatten") shape = null;
     if (layer.type === "conv_transpose") {
-      // PyTorch's (in, out, kh, kw) -> (in, kh, kw, out): the innermost loop walks contiguous outputs
-      const { cin, cout, k } = layer;
-      const w = new Float32Array(cin * cout * k * k);
-      for (let ci = 0; ci < cin; ci++)
-        for (let co = 0; co < cout; co++)
-          for (let kh = 0; kh < k; kh++)
-            for (let kw = 0; kw < k; kw++)
-              w[((ci * k + kh) * k + kw) * cout + co] = weights[layer.weight + ((ci * cout + co) * k + kh) * k + kw];
-      return { ...layer, w, b: weights.subarray(layer.bias, layer.bias + cout) };
+      if (shape === null) throw new Error("vaekit: a transposed convolution needs a feature map (an unflatten first)");
+      const built = convTransposeLayer(layer, weights, shape[0], shape[1]);
+      shape = [built.oh, built.ow];
+      return built;
     }
     return { ...layer };
   });
@@ -66,36 +64,127 @@ function linear(layer, x) {
   return out;
 }
 
-function convTranspose(layer, x, shape) {
-  // x: (h, w, cin) channels-last; returns (oh, ow, cout) channels-last
-  const [h, wd] = shape;
+// A transposed convolution, computed output by output ("gather"): output row y takes input row ih
+// through kernel row kh where ih * stride - padding + kh = y. Those (ih, kh) pairs are listed once per
+// layer (for a stride of 2, one or two per row), so the loops visit only taps that contribute. Each
+// output pixel's channels are summed BLOCK at a time in local variables (registers, not memory), over the
+// input's non-zero channels only: after a ReLU about half are 0, listed once per input pixel.
+const BLOCK = 8;
+
+/** The layer's weights as (kh, kw, output block, cin, BLOCK), its tap lists, and its buffers (reused). */
+function convTransposeLayer(layer, weights, h, wd) {
   const { cin, cout, k, stride, padding, output_padding: extra } = layer;
   const oh = (h - 1) * stride - 2 * padding + k + extra;
   const ow = (wd - 1) * stride - 2 * padding + k + extra;
-  const out = new Float32Array(oh * ow * cout);
-  for (let p = 0; p < oh * ow; p++) out.set(layer.b, p * cout);
-  const w = layer.w;
-  for (let ih = 0; ih < h; ih++) {
-    for (let iw = 0; iw < wd; iw++) {
-      const inBase = (ih * wd + iw) * cin;
-      for (let kh = 0; kh < k; kh++) {
-        const y = ih * stride - padding + kh;
-        if (y < 0 || y >= oh) continue;
+  const block = cout % BLOCK === 0 ? BLOCK : 1;
+  const blocks = cout / block;
+  const w = new Float32Array(k * k * cout * cin);
+  for (let ci = 0; ci < cin; ci++)
+    for (let co = 0; co < cout; co++)
+      for (let kh = 0; kh < k; kh++)
         for (let kw = 0; kw < k; kw++) {
-          const xo = iw * stride - padding + kw;
-          if (xo < 0 || xo >= ow) continue;
-          const outBase = (y * ow + xo) * cout;
-          for (let ci = 0; ci < cin; ci++) {
-            const v = x[inBase + ci];
-            if (v === 0) continue; // after a ReLU most inputs are 0
-            const wBase = ((ci * k + kh) * k + kw) * cout;
-            for (let co = 0; co < cout; co++) out[outBase + co] += v * w[wBase + co];
+          const at = (((kh * k + kw) * blocks + Math.floor(co / block)) * cin + ci) * block + (co % block);
+          w[at] = weights[layer.weight + ((ci * cout + co) * k + kh) * k + kw]; // PyTorch's (cin, cout, kh, kw)
+        }
+  function taps(size, outSize) {
+    // for each output index o: the input indices i and kernel indices t with i * stride - padding + t = o
+    const first = new Int32Array(outSize + 1), source = [], tap = [];
+    for (let o = 0; o < outSize; o++) {
+      first[o] = source.length;
+      for (let t = 0; t < k; t++) {
+        const scaled = o + padding - t;
+        if (scaled >= 0 && scaled % stride === 0 && scaled / stride < size) {
+          source.push(scaled / stride);
+          tap.push(t);
+        }
+      }
+    }
+    first[outSize] = source.length;
+    return { first, source: Int32Array.from(source), tap: Int32Array.from(tap) };
+  }
+  return {
+    ...layer, h, wd, oh, ow, block, blocks, w, b: weights.subarray(layer.bias, layer.bias + cout),
+    rows: taps(h, oh), cols: taps(wd, ow),
+    out: new Float32Array(oh * ow * cout), // overwritten by each call: decode() copies before returning
+    nonzeroCount: new Int32Array(h * wd), nonzeroAt: new Int32Array(h * wd * cin),
+    nonzeroValue: new Float32Array(h * wd * cin),
+  };
+}
+
+function convTranspose(layer, x) {
+  // x: (h, w, cin) channels-last; returns the layer's buffer, (oh, ow, cout) channels-last
+  const { cin, k, h, wd, oh, ow, block, blocks, w, b, out } = layer;
+  const { first: rowFirst, source: rowSource, tap: rowTap } = layer.rows;
+  const { first: colFirst, source: colSource, tap: colTap } = layer.cols;
+  const { nonzeroCount: count, nonzeroAt: at, nonzeroValue: value } = layer;
+  for (let p = 0; p < h * wd; p++) {
+    // each input pixel's non-zero channels: their offsets into a weight block, and their values
+    const base = p * cin;
+    let m = base;
+    for (let ci = 0; ci < cin; ci++) {
+      const v = x[base + ci];
+      if (v !== 0) {
+        at[m] = ci * block;
+        value[m++] = v;
+      }
+    }
+    count[p] = m - base;
+  }
+  const perTap = blocks * cin * block;
+  let o = 0;
+  for (let y = 0; y < oh; y++) {
+    const r0 = rowFirst[y], r1 = rowFirst[y + 1];
+    for (let xo = 0; xo < ow; xo++) {
+      const c0 = colFirst[xo], c1 = colFirst[xo + 1];
+      for (let g = 0; g < blocks; g++) {
+        const blockBase = g * cin * block, bias = g * block;
+        if (block === BLOCK) {
+          let s0 = b[bias], s1 = b[bias + 1], s2 = b[bias + 2], s3 = b[bias + 3];
+          let s4 = b[bias + 4], s5 = b[bias + 5], s6 = b[bias + 6], s7 = b[bias + 7];
+          for (let r = r0; r < r1; r++) {
+            const inRow = rowSource[r] * wd, tapRow = rowTap[r] * k;
+            for (let c = c0; c < c1; c++) {
+              const p = inRow + colSource[c], first = p * cin, last = first + count[p];
+              const wBase = (tapRow + colTap[c]) * perTap + blockBase;
+              for (let j = first; j < last; j++) {
+                const v = value[j], i = wBase + at[j];
+                s0 += v * w[i];
+                s1 += v * w[i + 1];
+                s2 += v * w[i + 2];
+                s3 += v * w[i + 3];
+                s4 += v * w[i + 4];
+                s5 += v * w[i + 5];
+                s6 += v * w[i + 6];
+                s7 += v * w[i + 7];
+              }
+            }
           }
+          out[o] = s0;
+          out[o + 1] = s1;
+          out[o + 2] = s2;
+          out[o + 3] = s3;
+          out[o + 4] = s4;
+          out[o + 5] = s5;
+          out[o + 6] = s6;
+          out[o + 7] = s7;
+          o += BLOCK;
+        } else {
+          // one output channel at a time (cout not a multiple of BLOCK, e.g. 1 for a grey image)
+          let sum = b[g];
+          for (let r = r0; r < r1; r++) {
+            const inRow = rowSource[r] * wd, tapRow = rowTap[r] * k;
+            for (let c = c0; c < c1; c++) {
+              const p = inRow + colSource[c], first = p * cin, last = first + count[p];
+              const wBase = (tapRow + colTap[c]) * perTap + blockBase;
+              for (let j = first; j < last; j++) sum += value[j] * w[wBase + at[j]];
+            }
+          }
+          out[o++] = sum;
         }
       }
     }
   }
-  return [out, [oh, ow, cout]];
+  return out;
 }
 
 const ACTIVATIONS = {
@@ -129,7 +218,8 @@ export function decode(decoder, z, label = null) {
         break;
       }
       case "conv_transpose":
-        [x, shape] = convTranspose(layer, x, shape);
+        x = convTranspose(layer, x);
+        shape = [layer.oh, layer.ow, layer.cout];
         break;
       case "flatten":
         if (shape !== null) {
@@ -148,8 +238,9 @@ export function decode(decoder, z, label = null) {
       }
     }
   }
-  for (let i = 0; i < x.length; i++) x[i] = 1 / (1 + Math.exp(-x[i])); // logits -> intensities
-  return x;
+  const pixels = new Float32Array(x.length); // a new array: x may be a layer's buffer, reused by the next call
+  for (let i = 0; i < x.length; i++) pixels[i] = 1 / (1 + Math.exp(-x[i])); // logits -> intensities
+  return pixels;
 }
 
 /** Intensities in [0, 1] -> 0..255, rounded as vaekit.plotting.to_uint8 does. */

@@ -73,10 +73,10 @@ async function render({ model, el }) {
   const frameInput = Object.assign(element("input"), { type: "range", min: 0, step: 1 });
   frameBox.append(frameInput);
   // The GIF button: the kernel writes the path shown, there and back, to `gif_path` and answers on `message`.
-  // A page with no kernel (export-html) has no one to write it: no button there.
+  // A page with no kernel (export-html, a saved notebook converted to HTML) has no one to write it: no button.
   const gif = element("button", "vaekit-gif-button", "GIF");
   gif.title = "write this path, there and back, as an animated GIF (in the notebook's folder)";
-  gif.style.display = model.standalone ? "none" : "";
+  gif.style.display = d.noKernel ? "none" : "";
   gif.addEventListener("click", () => model.send({ event: "gif" }));
   const frame = digitCanvas(d, "vaekit-frame", SCALE);
   const frameReading = element("div", "vaekit-caption vaekit-frame-reading");

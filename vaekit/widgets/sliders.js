@@ -1,11 +1,17 @@
 // The latent sliders: one range input per code dimension; every input event decodes the code here, in
 // the browser, and repaints the canvas in the same frame. The kernel is told the code afterwards (the
 // `z` trait), and can set it too. Works without a kernel (the exported page): everything but Python.
+// A browser that decodes slower than `browser_budget_ms` a code hands decoding to the kernel, which
+// sends the pixels of each new code back (`decoding` says where it happens); the exported page keeps it.
 import { decode, paintDigit } from "./decoder.js";
 import { codeOf, digitCanvas, element, imageOf, loadModelData } from "./data.js";
 
 const SCALE = 8; // 28 px digits shown 224 px wide
 const SPAN = 3; // +-3 standard deviations of the prior, times the temperature
+// Where to decode: when the widget opens, the median of the last TIMED_DECODES decodes, once within the
+// budget or after TIMING_MS (the first decodes also compile the decoder: 10-100 ms each for a conv model).
+const TIMED_DECODES = 5;
+const TIMING_MS = 300;
 
 function normal() {
   // Box-Muller: one draw from N(0, 1)
@@ -89,6 +95,7 @@ async function render({ model, el }) {
   const caption = element("div", "vaekit-caption", "original: none yet");
   const code = element("div", "vaekit-code");
   const message = element("div", "vaekit-message");
+  const notice = element("div", "vaekit-caption vaekit-decoding-notice");
   const pictures = element("div", "vaekit-pictures");
   const left = element("div", "", "");
   left.append(element("div", "vaekit-caption", "decoded"), decoded);
@@ -160,15 +167,64 @@ async function render({ model, el }) {
   }
   model.on("change:nearest", showNearest);
 
-  if (d.noKernel) drawBox.style.display = "none"; // an exported page has no kernel to encode with
-  root.append(intro, buttons, chooser, body, code, message, posteriorBox, drawBox);
+  if (d.noKernel) drawBox.style.display = "none"; // a page with no kernel has none to encode with
+  root.append(intro, buttons, chooser, body, notice, code, message, posteriorBox, drawBox);
   const ctx = decoded.getContext("2d");
   const originalCtx = original.getContext("2d");
 
   // -- what every change does --------------------------------------------------
   function paint() {
-    paintDigit(ctx, decode(d.decoder, z, conditional ? Number(condition.value) : null), d.side, 0, 0, SCALE);
     code.textContent = formatCode(z);
+    if (inKernel()) return; // the kernel decodes z and sends the pixels (onDecoded)
+    paintDigit(ctx, decode(d.decoder, z, conditional ? Number(condition.value) : null), d.side, 0, 0, SCALE);
+  }
+  function inKernel() {
+    return !d.noKernel && model.get("decoding") === "kernel";
+  }
+  function chooseWhereToDecode() {
+    // time decodes of the current code until the median of the last few is within the budget, or time is
+    // up; then hand decoding to the kernel if that median is over the budget and there is a kernel
+    const budget = model.get("browser_budget_ms"), label = conditional ? Number(condition.value) : null;
+    const times = [], started = performance.now();
+    let median = Infinity;
+    while (times.length < TIMED_DECODES || (median > budget && performance.now() - started < TIMING_MS)) {
+      const before = performance.now();
+      decode(d.decoder, z, label);
+      times.push(performance.now() - before);
+      const last = times.slice(-TIMED_DECODES).sort((a, b) => a - b);
+      if (last.length === TIMED_DECODES) median = last[Math.floor(TIMED_DECODES / 2)];
+    }
+    el.dataset.browserMs = median.toFixed(2);
+    el.dataset.timedDecodes = times.length;
+    if (d.noKernel) {
+      if (median > budget) {
+        notice.textContent = `decoding in this page: ${median.toFixed(1)} ms a code (no kernel to hand it to)`;
+      }
+      return;
+    }
+    model.set("browser_ms", median);
+    if (median > budget) model.set("decoding", "kernel");
+    model.save_changes();
+  }
+  function onDecoding() {
+    if (d.noKernel) {
+      el.dataset.decoding = "browser"; // no kernel: the page decodes, whatever the state says
+      return;
+    }
+    const ms = model.get("browser_ms");
+    el.dataset.decoding = model.get("decoding");
+    if (inKernel()) {
+      notice.textContent = "decoding in the kernel" + (ms >= 0 ? `: ${ms.toFixed(1)} ms a code in this browser` : "");
+    } else {
+      notice.textContent = "";
+      paint(); // back in the browser
+    }
+  }
+  function onDecoded(content, buffers) {
+    if (!content || !content.decoded) return;
+    const view = buffers[0];
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    paintDigit(ctx, new Float32Array(bytes.slice().buffer), d.side, 0, 0, SCALE); // a copy: aligned floats
   }
   function showSliders() {
     for (const r of rows) {
@@ -340,6 +396,11 @@ async function render({ model, el }) {
   };
   model.on("change:kernel_code", onKernel);
   onKernel();
+  const onKernelDecodes = () => (el.dataset.kernelDecodes = model.get("kernel_decodes"));
+  model.on("change:kernel_decodes", onKernelDecodes);
+  onKernelDecodes();
+  model.on("change:decoding", onDecoding);
+  model.on("msg:custom", onDecoded);
   model.on("change:z", onZ);
   model.on("change:shown", onShown);
   model.on("change:message", onMessage);
@@ -350,6 +411,9 @@ async function render({ model, el }) {
   showSliders();
   showOriginal(model.get("shown"));
   say(model.get("message"));
+  if (d.noKernel || model.get("decoding") === "browser") chooseWhereToDecode();
+  if (inKernel()) model.send({ request: "decoded" }); // this view's first digit, from the kernel
+  onDecoding();
   paint();
   el.dataset.ready = "1"; // for the browser tests: the widget has painted its first digit
   return () => {
@@ -360,6 +424,9 @@ async function render({ model, el }) {
     model.off("change:label", onLabel);
     model.off("change:index", onIndex);
     model.off("change:kernel_code", onKernel);
+    model.off("change:kernel_decodes", onKernelDecodes);
+    model.off("change:decoding", onDecoding);
+    model.off("msg:custom", onDecoded);
   };
 }
 

@@ -2,19 +2,32 @@
 
 The browser decodes the code on every input event (``sliders.js``) and tells the kernel the new code
 (``z``); Python reads and sets ``z`` (and everything else below), and the page follows.
+
+Where a browser decodes too slowly to keep up with a hand, the kernel decodes instead: when the widget
+opens, the page times a few decodes of its own, and if their median exceeds ``browser_budget_ms`` it
+hands decoding to the kernel (``decoding`` becomes "kernel"), which then sends the pixels of every new
+code, and says so in the widget. A page without a kernel (``export-html``) keeps decoding itself.
 """
 
 from __future__ import annotations
 
+import math
+
 import anywidget
+import numpy as np
 import torch
 import traitlets
 from ipywidgets import widget_serialization
 
 from ..errors import VaekitError
 from ..latent import decode_images, encode_means, kl_per_dimension
-from ._common import INACTIVE_KL, SLIDER_SPAN, check_code, check_images, check_index, esm, format_code
+from ._common import INACTIVE_KL, SLIDER_SPAN, check_code, check_images, check_index, esm, format_code, one_thread
 from .decoder import HERE, ModelData
+
+# The time a browser may take to decode one code before the kernel takes over, ms: from an input event
+# to the painted canvas must fit one frame at 60 Hz (16 ms), and painting needs the rest.
+BROWSER_BUDGET_MS = 12.0
+DECODING = ("browser", "kernel")
 
 
 class LatentSliders(anywidget.AnyWidget):
@@ -29,8 +42,14 @@ class LatentSliders(anywidget.AnyWidget):
     ``.vaekit-digit-class select``, ``.vaekit-from-digit``, ``.vaekit-range input``, ``.vaekit-code``,
     ``.vaekit-message``, ``.vaekit-band`` (q(z|x)'s mean ± σ on each slider), ``canvas.vaekit-draw`` with
     ``.vaekit-encode-drawing``/``.vaekit-clear-drawing`` and ``.vaekit-nearest`` (draw your own digit);
-    ``data-kernel-code`` on the
-    widget's element: ``kernel_code``.
+    ``.vaekit-decoding-notice`` (where decoding happens, when not in the browser). On the widget's
+    element: ``data-kernel-code`` (``kernel_code``), ``data-decoding`` (``decoding``), ``data-browser-ms``
+    (the page's median decode time) and ``data-kernel-decodes`` (``kernel_decodes``).
+
+    Where to decode (see the module's docstring): ``browser_budget_ms`` (ms a code; the page compares its
+    own timing with it), ``decoding`` ("browser" or "kernel"; the page sets it, Python may too),
+    ``browser_ms`` (the page's median, -1 until measured), ``kernel_decodes`` (codes the kernel decoded
+    for the page).
     """
 
     _esm = esm(HERE / "sliders.js")
@@ -49,13 +68,18 @@ class LatentSliders(anywidget.AnyWidget):
     # the browser tests compare it with the sliders). No decoding: one short text message per change.
     kernel_code = traitlets.Unicode("").tag(sync=True)
     nearest = traitlets.List(traitlets.Int()).tag(sync=True)  # test images nearest to a drawing's code
+    browser_budget_ms = traitlets.Float(BROWSER_BUDGET_MS).tag(sync=True)
+    decoding = traitlets.Unicode("browser").tag(sync=True)
+    browser_ms = traitlets.Float(-1.0).tag(sync=True)
+    kernel_decodes = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, data: ModelData, seed: int = 0):
+    def __init__(self, data: ModelData, seed: int = 0, browser_budget_ms: float = BROWSER_BUDGET_MS):
         model = data.model
         kl = kl_per_dimension(model, data.image_tensor, labels=data.label_tensor)  # (latent,) nats per image
         # Most informative first, ties broken by dimension number so the order is reproducible.
         dimensions = sorted(range(len(kl)), key=lambda d: (-float(kl[d]), d))
-        super().__init__(data=data, z=[0.0] * len(kl), dimensions=dimensions, kl=[float(k) for k in kl])
+        super().__init__(data=data, z=[0.0] * len(kl), dimensions=dimensions, kl=[float(k) for k in kl],
+                         browser_budget_ms=browser_budget_ms)
         self.add_class("vaekit-latent-sliders")
         self.model = model
         self.generator = torch.Generator().manual_seed(seed)
@@ -69,6 +93,32 @@ class LatentSliders(anywidget.AnyWidget):
     @traitlets.observe("z")
     def _acknowledge(self, change):
         self.kernel_code = format_code(change["new"])
+
+    @traitlets.validate("browser_budget_ms")
+    def _valid_budget(self, proposal):
+        value = proposal["value"]
+        if not math.isfinite(value) or value <= 0:
+            raise VaekitError(f"browser_budget_ms must be a finite number of milliseconds above 0, got {value}")
+        return value
+
+    @traitlets.validate("decoding")
+    def _valid_decoding(self, proposal):
+        if proposal["value"] not in DECODING:
+            raise VaekitError(f"decoding must be 'browser' or 'kernel', got {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.observe("z", "label", "decoding")
+    def _decode_for_the_page(self, change):
+        if self.decoding == "kernel":
+            self.send_decoded()
+
+    def send_decoded(self) -> None:
+        """Decode the current code here and send its pixels to the page (float32, one buffer); while
+        ``decoding`` is "kernel", every change of ``z`` or ``label`` does this."""
+        with one_thread():
+            pixels = self.decoded()
+        self.send({"decoded": True}, buffers=[pixels.numpy().astype(np.float32).tobytes()])
+        self.kernel_decodes += 1  # after the pixels: a page that sees the count has them
 
     @traitlets.validate("temperature")
     def _valid_temperature(self, proposal):
@@ -147,6 +197,8 @@ class LatentSliders(anywidget.AnyWidget):
         return self.nearest
 
     def _on_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("request") == "decoded" and self.decoding == "kernel":
+            self.send_decoded()  # a new view's first digit
         if isinstance(content, dict) and "drawn" in content:
             try:
                 self.start_from_drawing(content["drawn"])
@@ -166,13 +218,15 @@ def next_index_of_class(data: ModelData, label, after: int = -1) -> int:
     return int(later[0] if len(later) else matches[0])
 
 
-def latent_sliders(model, images, labels, seed: int = 0, data: ModelData | None = None) -> LatentSliders:
+def latent_sliders(model, images, labels, seed: int = 0, data: ModelData | None = None,
+                   browser_budget_ms: float = BROWSER_BUDGET_MS) -> LatentSliders:
     """The slider explorer for ``model`` (CSS class ``vaekit-latent-sliders``).
 
     ``images``/``labels``: the test set (or part of it; tensors or NumPy arrays, uint8 or floats in
     [0, 1]): the sliders' KL labels are averaged over these images, and "start from image" chooses among
     them. ``seed`` seeds ``randomize()``. ``data``: a ``ModelData`` to share with other explorers
-    (built from model, images and labels when not given).
+    (built from model, images and labels when not given). ``browser_budget_ms``: a browser slower than
+    this a code hands decoding to the kernel (see the module's docstring).
     """
     data = data if data is not None else ModelData(model, images, labels)
-    return LatentSliders(data, seed)
+    return LatentSliders(data, seed, browser_budget_ms)

@@ -4,7 +4,7 @@
 by Play), the decodings of the run's fixed prior codes, its fixed test images over their
 reconstructions, the KL of each code dimension as bars, and the loss curve with a marker at the epoch.
 The snapshots (``vaekit.snapshots``, about 19 KB an epoch) are sent to the browser once; scrubbing
-and playing need no kernel.
+and playing need no kernel (``timeline.js``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import anywidget
 import torch
 import traitlets
 
-from . import snapshots as snap
-from .errors import VaekitError
-
-HERE = Path(__file__).parent
+from .. import snapshots as snap
+from ..errors import VaekitError
+from ._common import check_index, esm
+from .decoder import HERE
 
 INTERVAL_MS = 300  # between frames while playing
+INTERVALS_MS = (20, 10_000)  # the shortest and longest wait between frames that Play takes
 
 
 class TrainingTimeline(anywidget.AnyWidget):
@@ -35,16 +36,8 @@ class TrainingTimeline(anywidget.AnyWidget):
     ``.vaekit-timeline-caption``, ``.vaekit-gif-button`` (writes ``gif_path``), ``.vaekit-message``.
     """
 
-    _esm = HERE / "timeline.js"
-    _css = """
-    .vaekit-root { font-size: 13px; display: flex; flex-direction: column; gap: 6px; }
-    .vaekit-row, .vaekit-pictures { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 10px; }
-    .vaekit-caption { font-size: 12px; }
-    .vaekit-root canvas { image-rendering: pixelated; }
-    .vaekit-root button.vaekit-on { font-weight: bold; }
-    .vaekit-epoch-readout { font-variant-numeric: tabular-nums; margin-left: 6px; }
-    .vaekit-message { font-size: 12px; }
-    """
+    _esm = esm(HERE / "timeline.js")
+    _css = HERE / "widgets.css"
     side = traitlets.Int().tag(sync=True)
     n_samples = traitlets.Int().tag(sync=True)
     n_images = traitlets.Int().tag(sync=True)
@@ -60,11 +53,18 @@ class TrainingTimeline(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, timeline: snap.Timeline, epoch: int | None = None, interval_ms: int = INTERVAL_MS):
+        if not isinstance(timeline, snap.Timeline):
+            raise VaekitError("the timeline shows a checkpoint's snapshots: pass its path, or a Timeline "
+                              f"(vaekit.snapshots.read or from_tensors), not {type(timeline).__name__}")
+        if len(timeline) == 0:
+            raise VaekitError("this Timeline holds no snapshots: train for an epoch or more with Snapshots")
         pixels = timeline.samples.shape[-1]
         side = math.isqrt(pixels)
         if side * side != pixels:
             raise VaekitError(f"the timeline shows square grey images; these have {pixels} pixels")
         self.timeline = timeline
+        epoch = len(timeline) - 1 if epoch is None else check_index(epoch, len(timeline), "snapshot")
+        interval_ms = _check_interval(interval_ms)
         super().__init__(
             side=side,
             n_samples=timeline.samples.shape[1],
@@ -76,7 +76,7 @@ class TrainingTimeline(anywidget.AnyWidget):
             losses={name: [None if math.isnan(v) else v for v in values.tolist()]
                     for name, values in timeline.losses.items()},
             epochs=timeline.epochs.tolist(),
-            epoch=len(timeline) - 1 if epoch is None else epoch,
+            epoch=epoch,
             interval_ms=interval_ms,
         )
         self.add_class("vaekit-training-timeline")
@@ -91,7 +91,7 @@ class TrainingTimeline(anywidget.AnyWidget):
 
     def save_gif(self, path: str | os.PathLike | None = None, fps: float = 4.0) -> Path:
         """The whole run as a GIF (``animate.training_frames``); the widget's GIF button calls this."""
-        from .animate import save_gif, training_frames
+        from ..animate import save_gif, training_frames
 
         written = save_gif(training_frames(self.timeline), path or self.gif_path, fps)
         self.message = f"wrote {written} ({len(self.timeline)} frames)"
@@ -99,16 +99,11 @@ class TrainingTimeline(anywidget.AnyWidget):
 
     @traitlets.validate("epoch")
     def _valid_epoch(self, proposal):
-        epoch = proposal["value"]
-        if not 0 <= epoch < len(self.timeline):
-            raise VaekitError(f"this run has snapshots 0 to {len(self.timeline) - 1}, not {epoch}")
-        return epoch
+        return check_index(proposal["value"], len(self.timeline), "snapshot")
 
     @traitlets.validate("interval_ms")
     def _valid_interval(self, proposal):
-        if not 20 <= proposal["value"] <= 10_000:
-            raise VaekitError(f"interval_ms must be from 20 to 10000, got {proposal['value']}")
-        return proposal["value"]
+        return _check_interval(proposal["value"])
 
     def shown(self) -> dict[str, torch.Tensor]:
         """What the widget shows now (uint8 images, KL values): the kernel's view of the same frame."""
@@ -117,8 +112,16 @@ class TrainingTimeline(anywidget.AnyWidget):
                 "kl": self.timeline.kl[i]}
 
 
+def _check_interval(value) -> int:
+    low, high = INTERVALS_MS
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise VaekitError(f"interval_ms must be a whole number of milliseconds from {low} to {high}, got {value!r}")
+    return value
+
+
 def training_timeline(source: str | os.PathLike | snap.Timeline, epoch: int | None = None,
                       interval_ms: int = INTERVAL_MS) -> TrainingTimeline:
-    """The timeline of a checkpoint's snapshots (a path, or a ``Timeline`` read already); opens at the last epoch."""
-    timeline = source if isinstance(source, snap.Timeline) else snap.read(source)
+    """The timeline of a checkpoint's snapshots (CSS class ``vaekit-training-timeline``): a path (a
+    ``CheckpointError`` if it holds none), or a ``Timeline`` read already. Opens at ``epoch``, else the last."""
+    timeline = snap.read(source) if isinstance(source, (str, os.PathLike)) else source
     return TrainingTimeline(timeline, epoch, interval_ms)

@@ -1,14 +1,7 @@
 // The training time machine: a run's snapshots (vaekit/snapshots.py), scrubbed or played here in the
 // browser. The sample grid, the reconstructions, the per-dimension KL bars and the loss curve's marker
 // change together; Python reads and sets `epoch` (the frame shown, 0-based index into the snapshots).
-
-/** An element with a class and optional text. */
-function element(tag, className = "", text = "") {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text) e.textContent = text;
-  return e;
-}
+import { element } from "./data.js";
 
 const SCALE = 3; // digits at 84 px
 const GAP = 2; // px between digits, before scaling
