@@ -185,7 +185,7 @@ def test_the_timeline_gif_button_writes_the_run(recorded, tmp_path):
     _, recorder, history = recorded
     widget = training_timeline(snapshots.from_tensors(recorder.state_tensors(), history))
     widget.gif_path = str(tmp_path / "run.gif")
-    widget._on_message(widget, {"event": "gif"}, [])  # what the button's click sends
+    widget._handle_custom_msg({"event": "gif"}, [])  # what the button's click sends
     with Image.open(tmp_path / "run.gif") as gif:
         assert gif.n_frames == 3
-    assert widget.message.startswith("wrote ") and "3 frames" in widget.message
+    assert widget.message == f"wrote {tmp_path / 'run.gif'} (3 frames)"  # where, in full: the kernel's folder

@@ -18,12 +18,14 @@ import torch
 import traitlets
 
 from .. import snapshots as snap
+from ..animate import training_frames
 from ..errors import VaekitError
-from ._common import check_index, esm
+from ._common import check_index, esm, listen_for_gif, write_gif
 from .decoder import HERE
 
 INTERVAL_MS = 300  # between frames while playing
 INTERVALS_MS = (20, 10_000)  # the shortest and longest wait between frames that Play takes
+GIF_FPS = 4.0  # as `python -m vaekit animate training`
 
 
 class TrainingTimeline(anywidget.AnyWidget):
@@ -80,22 +82,13 @@ class TrainingTimeline(anywidget.AnyWidget):
             interval_ms=interval_ms,
         )
         self.add_class("vaekit-training-timeline")
-        self.on_msg(self._on_message)
+        listen_for_gif(self)
 
-    def _on_message(self, _widget, content, _buffers) -> None:
-        if isinstance(content, dict) and content.get("event") == "gif":
-            try:
-                self.save_gif()
-            except (OSError, VaekitError) as exc:
-                self.message = f"could not write {self.gif_path}: {exc}"
-
-    def save_gif(self, path: str | os.PathLike | None = None, fps: float = 4.0) -> Path:
-        """The whole run as a GIF (``animate.training_frames``); the widget's GIF button calls this."""
-        from ..animate import save_gif, training_frames
-
-        written = save_gif(training_frames(self.timeline), path or self.gif_path, fps)
-        self.message = f"wrote {written} ({len(self.timeline)} frames)"
-        return written
+    def save_gif(self, path: str | os.PathLike | None = None, fps: float = GIF_FPS) -> Path:
+        """The whole run, one frame an epoch, as a GIF at ``fps`` frames a second: what ``python -m vaekit
+        animate training`` writes. ``path``: default ``gif_path``; judged before any frame is drawn. The page's
+        GIF button calls this; ``message`` says where it wrote, or why it could not. Returns the path written."""
+        return write_gif(self, lambda: training_frames(self.timeline), path, fps)
 
     @traitlets.validate("epoch")
     def _valid_epoch(self, proposal):
