@@ -9,6 +9,7 @@ from PIL import Image, ImageChops
 
 from vaekit import TrainConfig, VaekitError, animate, build, checkpoint, fit, pretrained_path, snapshots
 from vaekit import widgets as vw
+from vaekit.latent import decode_images
 
 
 def _frames(path):
@@ -104,27 +105,84 @@ def test_the_interpolators_gif_is_the_cli_s_for_the_same_path(which, run, small_
     assert ImageChops.difference(ours[1], ours[-1]).getbbox() is None
 
 
-def test_the_interpolators_gif_button_says_where_it_wrote_or_why_not(run, small_mnist, tmp_path):
+@pytest.mark.parametrize("which", ["run", "conditional"])
+def test_the_sliders_gif_at_the_prior_is_the_cli_s_traversal(which, run, mnist, vaekit, tmp_path, monkeypatch):
+    source = run if which == "run" else pretrained_path("conditional")  # a conditional model decodes class 0
+    model = checkpoint.load(source)
+    sliders = vw.latent_sliders(model, mnist.test_images[:1000], mnist.test_labels[:1000])  # the CLI's images
+    monkeypatch.chdir(tmp_path)  # gif_path is relative to the kernel's folder
+    written = sliders.save_gif()  # the sliders at 0, temperature 1: the prior's centre, ±3
+    assert written == animate.Path("traversal.gif") and (tmp_path / "traversal.gif").is_file()
+    assert sliders.message == f"wrote {tmp_path / 'traversal.gif'} ({2 * 30 - 2} frames)"
+    result = vaekit("animate", "traversal", "--checkpoint", str(source), "--out", str(tmp_path / "cli.gif"))
+    assert result.returncode == 0, result.stderr
+    ours, duration, loop = _frames(written)
+    theirs, cli_duration, _ = _frames(tmp_path / "cli.gif")
+    assert len(ours) == len(theirs) == 2 * 30 - 2 and ours[0].size == theirs[0].size
+    assert duration == cli_duration == 80 and loop == 0
+    assert _all_differ(ours)
+    assert max(np.asarray(ImageChops.difference(a, b)).max() for a, b in zip(ours, theirs)) <= 1
+
+
+def test_the_sliders_gif_sweeps_each_slider_across_its_range_around_the_current_code(run, small_mnist, tmp_path):
     model = checkpoint.load(run)
-    path = vw.interpolator(model, small_mnist.test_images, small_mnist.test_labels, steps=4, classes=False)
+    images, labels = small_mnist.test_images, small_mnist.test_labels
+    sliders = vw.latent_sliders(model, images, labels)
+    sliders.temperature = 0.5  # the sliders span ±1.5
+    sliders.start_from_index(3)
+    code = sliders.code
+    frames, _, _ = _frames(sliders.save_gif(tmp_path / "walk.gif"))
+    assert len(frames) == 2 * 30 - 2 and _all_differ(frames)
+    dimensions, _ = animate.active_dimensions(model, images, labels)
+    columns, side, scale = min(len(dimensions), 10), 28, 3
+    # the first frame: each active dimension at the sliders' left end (one tile each, most active first),
+    # every other dimension at test image 3's code; the 30th, at the right end
+    for frame, value in [(frames[0], -1.5), (frames[29], 1.5)]:
+        for tile, d in enumerate(dimensions):
+            expected = code.clone()
+            expected[d] = value
+            pixels = snapshots.to_uint8(decode_images(model, expected[None]))[0]
+            x, y = (animate.GAP + (tile % columns) * (side + animate.GAP),
+                    animate.GAP + (tile // columns) * (side + animate.GAP))
+            shown = frame.crop((scale * x, scale * y, scale * (x + side), scale * (y + side)))
+            shown = torch.from_numpy(np.array(shown.resize((side, side), Image.NEAREST))).flatten()
+            assert (shown.int() - pixels.int()).abs().max() <= 1, f"dimension {d} at {value}"
+
+
+def _interpolator(model, images, labels, run):
+    return vw.interpolator(model, images, labels, steps=4, classes=False)
+
+
+GIF_BUTTONS = {  # a widget with a GIF button, built from a model, its test images and a run; its GIF's frames
+    "interpolator": (_interpolator, 2 * 4 - 2),
+    "sliders": (lambda model, images, labels, run: vw.latent_sliders(model, images, labels), 2 * 30 - 2),
+    "timeline": (lambda model, images, labels, run: vw.training_timeline(run), 3),
+}
+
+
+@pytest.mark.parametrize("which", GIF_BUTTONS)
+def test_each_gif_button_says_where_it_wrote_or_why_not(which, run, small_mnist, tmp_path):
+    build_widget, count = GIF_BUTTONS[which]
+    widget = build_widget(checkpoint.load(run), small_mnist.test_images, small_mnist.test_labels, run)
     click = {"event": "gif"}  # what the page's button sends
-    path.gif_path = str(tmp_path / "gifs" / "walk.gif")  # a folder that is not there yet is made
-    path._handle_custom_msg(click, [])
-    assert path.message == f"wrote {tmp_path / 'gifs' / 'walk.gif'} (6 frames)"
-    assert len(_frames(tmp_path / "gifs" / "walk.gif")[0]) == 6
+    widget.gif_path = str(tmp_path / "gifs" / "walk.gif")  # a folder that is not there yet is made
+    widget._handle_custom_msg(click, [])
+    assert widget.message == f"wrote {tmp_path / 'gifs' / 'walk.gif'} ({count} frames)"
+    assert len(_frames(tmp_path / "gifs" / "walk.gif")[0]) == count
     (tmp_path / "a-file").write_text("")
     (tmp_path / "folder.gif").mkdir()
+    # the same one line from every widget, as from `animate --out`, and no frame drawn before it
     for gif_path, reason in [(tmp_path / "walk.png", "name a .gif file"),
-                             (tmp_path / "folder.gif", "it is a folder"),
+                             (tmp_path / "folder.gif", "it is a folder; name a .gif file"),
                              (tmp_path / "a-file" / "walk.gif", f"{tmp_path / 'a-file'} is a file, not a folder")]:
-        path.gif_path = str(gif_path)
-        path._handle_custom_msg(click, [])
-        assert reason in path.message and "\n" not in path.message and not path.message.startswith("wrote")
+        widget.gif_path = str(gif_path)
+        widget._handle_custom_msg(click, [])
+        assert widget.message == f"cannot write {gif_path}: {reason}"
     with pytest.raises(VaekitError, match="fps must be a number from 0.1 to 50"):
-        path.save_gif(tmp_path / "fast.gif", fps=0)
+        widget.save_gif(tmp_path / "fast.gif", fps=0)
     assert not (tmp_path / "fast.gif").exists()
     # from a notebook: a path of its own, the Path written back
-    assert path.save_gif(tmp_path / "mine.gif", fps=2) == tmp_path / "mine.gif"
+    assert widget.save_gif(tmp_path / "mine.gif", fps=2) == tmp_path / "mine.gif"
     assert _frames(tmp_path / "mine.gif")[1] == 500
 
 

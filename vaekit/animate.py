@@ -173,7 +173,8 @@ def traversal_frames(model, images: torch.Tensor, steps: int = 13, span: float =
                      label: int = 0) -> list[Image.Image]:
     """Each active dimension (most active first, one image each) swept from -span to +span and back.
 
-    A conditional model decodes every frame as class ``label``.
+    ``base``: the code the other dimensions keep (default 0, the prior's centre, as ``animate traversal``;
+    the sliders' GIF button passes the sliders' code). A conditional model decodes every frame as class ``label``.
     """
     model = model.cpu().eval()
     dimensions, _ = active_dimensions(model, images, labels)

@@ -113,8 +113,15 @@ async function render({ model, el }) {
   const posteriorBox = element("div");
   posteriorBox.append(posterior, strip, spread);
   pictures.append(left, right);
+  // The GIF button: the kernel writes every active dimension swept across the sliders' range, the others held at
+  // the current code, to `gif_path` and answers on `message`. A page with no kernel has no one to write it.
+  const gif = element("button", "vaekit-gif-button", "GIF");
+  gif.title = "write an animated GIF (in the notebook's folder): every active slider swept across its range " +
+    "at once, most active first, the others held where they are now";
+  gif.style.display = d.noKernel ? "none" : "";
+  gif.addEventListener("click", () => model.send({ event: "gif" }));
   const buttons = element("div", "vaekit-row");
-  buttons.append(random, reset, temperatureBox);
+  buttons.append(random, reset, temperatureBox, gif);
   if (conditional) buttons.append(Object.assign(element("label", "", "class to decode "), {}), condition);
   const chooser = element("div", "vaekit-row");
   chooser.append(indexBox, classBox, fromDigit);

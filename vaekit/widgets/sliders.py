@@ -12,6 +12,8 @@ code, and says so in the widget. A page without a kernel (``export-html``) keeps
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import anywidget
 import numpy as np
@@ -19,15 +21,28 @@ import torch
 import traitlets
 from ipywidgets import widget_serialization
 
+from .. import animate
 from ..errors import VaekitError
 from ..latent import decode_images, encode_means, kl_per_dimension
-from ._common import INACTIVE_KL, SLIDER_SPAN, check_code, check_images, check_index, esm, format_code, one_thread
+from ._common import (
+    INACTIVE_KL,
+    SLIDER_SPAN,
+    check_code,
+    check_images,
+    check_index,
+    esm,
+    format_code,
+    listen_for_gif,
+    one_thread,
+    write_gif,
+)
 from .decoder import HERE, ModelData
 
 # The time a browser may take to decode one code before the kernel takes over, ms: from an input event
 # to the painted canvas must fit one frame at 60 Hz (16 ms), and painting needs the rest.
 BROWSER_BUDGET_MS = 12.0
 DECODING = ("browser", "kernel")
+GIF_STEPS, GIF_FPS = 30, 12.0  # as `python -m vaekit animate traversal`
 
 
 class LatentSliders(anywidget.AnyWidget):
@@ -50,6 +65,10 @@ class LatentSliders(anywidget.AnyWidget):
     own timing with it), ``decoding`` ("browser" or "kernel"; the page sets it, Python may too),
     ``browser_ms`` (the page's median, -1 until measured), ``kernel_decodes`` (codes the kernel decoded
     for the page).
+
+    ``save_gif()`` (the page's ``.vaekit-gif-button``, hidden in a page with no kernel) writes the traversal
+    around the current code as a GIF (to ``gif_path``, "traversal.gif" in the kernel's folder unless set);
+    ``message`` says where it wrote, or why it could not.
     """
 
     _esm = esm(HERE / "sliders.js")
@@ -72,6 +91,7 @@ class LatentSliders(anywidget.AnyWidget):
     decoding = traitlets.Unicode("browser").tag(sync=True)
     browser_ms = traitlets.Float(-1.0).tag(sync=True)
     kernel_decodes = traitlets.Int(0).tag(sync=True)
+    gif_path = traitlets.Unicode("traversal.gif").tag(sync=True)  # the GIF button's file, from the kernel's folder
 
     def __init__(self, data: ModelData, seed: int = 0, browser_budget_ms: float = BROWSER_BUDGET_MS):
         model = data.model
@@ -85,6 +105,7 @@ class LatentSliders(anywidget.AnyWidget):
         self.generator = torch.Generator().manual_seed(seed)
         self.kernel_code = format_code(self.z)
         self.on_msg(self._on_message)
+        listen_for_gif(self)
 
     @traitlets.validate("z")
     def _valid_z(self, proposal):
@@ -195,6 +216,16 @@ class LatentSliders(anywidget.AnyWidget):
         self.message = (f"your drawing's code; dimensions {clipped} were clipped to ±{self.span:.2f}" if clipped
                         else "your drawing's code")
         return self.nearest
+
+    def save_gif(self, path: str | os.PathLike | None = None, fps: float = GIF_FPS) -> Path:
+        """Every active dimension (most active first, one image each) swept across the sliders' range (±3·T)
+        and back, all at once, the others held at the current code; decoded as class ``label`` (a conditional
+        model). At the code 0 and T = 1: the GIF ``python -m vaekit animate traversal`` writes. ``path``:
+        default ``gif_path``, judged before any frame is drawn. Returns the path written."""
+        data, label = self.data, self.label
+        return write_gif(self, lambda: animate.traversal_frames(
+            self.model, data.image_tensor, GIF_STEPS, self.span, base=self.code, labels=data.label_tensor,
+            label=label), path, fps)
 
     def _on_message(self, widget, content, buffers) -> None:
         if isinstance(content, dict) and content.get("request") == "decoded" and self.decoding == "kernel":
