@@ -348,6 +348,16 @@ def test_latent_sliders_notebook(lab_page, lab, request):
                        ".every(i => Number(i.value) === 0)",
                  "explorer.reset() in the kernel did not move the sliders", arg=scope)
     assert canvas_hash(page, f"{scope} canvas.vaekit-decoded") != before
+    # the GIF button: the kernel writes every active dimension swept around the code shown, next to the notebook
+    gif, message = lab.notebook_root / "traversal.gif", f"{scope} .vaekit-message"
+    assert not gif.exists()
+    page.click(f"{scope} .vaekit-gif-button")
+    wait_or_fail(page, "s => document.querySelector(s).textContent.startsWith('wrote ')",
+                 "the sliders' GIF button got no answer on the message line", arg=message)
+    assert page.inner_text(message) == f"wrote {gif.resolve()} ({2 * 30 - 2} frames)"  # 30 steps, there and back
+    with Image.open(gif) as written:
+        assert written.format == "GIF" and written.n_frames == 2 * 30 - 2
+    page.locator(scope).screenshot(path=str(shots / "sliders_gif_written.png"))
     page.screenshot(path=str(shots / "notebook_after.png"))
     assert page.uncaught_errors == []
 
@@ -476,7 +486,9 @@ def test_exported_page_works_from_disk_without_network(browser, exported_page, r
         check_interpolator_plays(page, ".vaekit-interpolator", shots)
         check_latent_map(page, shots, kernel=False)
         assert not page.is_visible(".vaekit-latent-sliders canvas.vaekit-draw"), "no kernel here to encode a drawing"
-        assert not page.is_visible(".vaekit-interpolator .vaekit-gif-button"), "no kernel here to write a GIF"
+        for explorer in (".vaekit-interpolator", ".vaekit-latent-sliders"):
+            button = page.locator(f"{explorer} .vaekit-gif-button")
+            assert button.count() == 1 and not button.is_visible(), "no kernel here to write a GIF"
         page.screenshot(path=str(shots / "final.png"), full_page=True)
     finally:
         context.close()

@@ -96,4 +96,6 @@ def test_the_timeline_scrubs_and_plays(page, lab):
     page.click(".vaekit-gif-button")
     page.wait_for_function("() => document.querySelector('.vaekit-message').textContent.startsWith('wrote ')",
                            timeout=30_000)
-    assert (lab.notebook_root / "training.gif").stat().st_size > 0
+    gif = lab.notebook_root / "training.gif"
+    assert page.inner_text(".vaekit-message") == f"wrote {gif.resolve()} (3 frames)"  # where, in full
+    assert gif.stat().st_size > 0
