@@ -94,6 +94,9 @@ display(fig)
 # decoding (or pick a class); the orange band on each slider is then that image's q(z|x), mean ± σ.
 # Move the first sliders, then the last ones: the last barely matter. The decoder runs in your
 # browser, so the digit follows the slider at once; the kernel is told the code (`explorer.z`).
+# *GIF* writes `traversal.gif` beside this notebook: every active slider swept across its range at once
+# (one image each, most active first), the others held where you left them (`explorer.save_gif(path)`
+# from code; at the code 0 and temperature 1 it is `python -m vaekit animate traversal`'s GIF).
 
 # %%
 explorer = widgets.latent_sliders(model, data.test_images, data.test_labels)
