@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import vaekit
+from vaekit import snapshots
 from vaekit.pretrained import available
 
 
@@ -13,6 +14,32 @@ def test_both_shipped_models_load_with_their_50_epoch_histories():
         checkpoint = vaekit.load_checkpoint(vaekit.pretrained_path(name))
         assert checkpoint.model.config.head == head and checkpoint.model.config.latent_size == 20
         assert len(checkpoint.history["epochs"]) == 50 and checkpoint.train_config["epochs"] == 50
+
+
+def test_every_shipped_model_holds_a_snapshot_of_each_epoch():
+    for name in available():
+        checkpoint = vaekit.load_checkpoint(vaekit.pretrained_path(name))
+        timeline = snapshots.read(checkpoint)
+        epochs = len(checkpoint.history["epochs"])
+        assert timeline.epochs.tolist() == list(range(epochs)), name
+        # the snapshot's losses are the history's, epoch by epoch
+        tests = [record["test_total"] for record in checkpoint.history["epochs"]]
+        assert torch.allclose(timeline.losses["test_total"].double(), torch.tensor(tests, dtype=torch.float64)), name
+        assert not torch.equal(timeline.samples[0], timeline.samples[-1]), name
+
+
+def test_the_shipped_seed_run_shows_its_sigma_head_blow_up():
+    # The sigma head's test loss jumps well above where it had already been, then recovers (README):
+    # the timeline and `animate training` show that epoch.
+    timeline = snapshots.read(vaekit.pretrained_path("seed"))
+    test = timeline.losses["test_total"]
+    best_before = torch.cummin(test, dim=0).values
+    jumps = (test[1:] / best_before[:-1]).tolist()
+    worst = max(range(len(jumps)), key=jumps.__getitem__) + 1
+    assert worst >= 10 and jumps[worst - 1] > 1.25 and test[-1] < test[worst]
+    # and the samples of that epoch differ from the epoch before's more than usual
+    change = (timeline.samples[1:].float() - timeline.samples[:-1].float()).abs().mean(dim=(1, 2))
+    assert change[worst - 1] > change[worst // 2 :].median()
 
 
 def test_the_shipped_seed_model_is_trained(small_mnist):
