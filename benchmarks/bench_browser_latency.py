@@ -10,6 +10,10 @@ animation frame (a message posted from inside the requestAnimationFrame callback
 is painted). The slider's handler decodes the code in JavaScript and paints the canvas synchronously, so
 that frame shows the new digit -- where the sliders decode in the browser, which the table's last column
 says (a row that decodes in the kernel would time the input's frame only, not the kernel's digit).
+The "pointer drag" rows (not for the conv page) drag the same slider's thumb instead, 3 px a move, each
+move sent once the browser took the last (tests/browser.py's slider_drag); Chromium delivers a pointer
+move at the next frame, so the clock also counts the wait for it.
+Where the time goes, stage by stage: benchmarks/trace_slider_latency.py.
 Also measured: the exported page's size and its time to the first interactive digit, and decoder.js's
 time per code in Node for each architecture (with the max pixel difference to PyTorch on the same codes).
 Needs Chromium (tests/browser.py says how) and Node.
@@ -37,6 +41,7 @@ from browser import (  # noqa: E402  (the tests' servers and probes: one way to 
     clear_and_run_all,
     find_chromium,
     open_notebook,
+    slider_drag,
     slider_keys,
     start_explorer,
     start_lab,
@@ -68,6 +73,17 @@ def moves(page, n: int) -> list[float]:
     return latencies
 
 
+def drags(page, n: int) -> list[float]:
+    """Drags of the first slider, 20 moves each, first towards 0 then back, until n moves changed its value."""
+    latencies: list[float] = []
+    value = float(page.eval_on_selector(f"{SCOPE} .vaekit-latent-slider input", "i => i.value"))
+    step = -3.0 if value > 0 else 3.0
+    while len(latencies) < n:
+        latencies += slider_drag(page, SCOPE, 0, 20, step)[: n - len(latencies)]
+        step = -step
+    return latencies
+
+
 def in_lab(browser, scratch: Path, env: dict, n: int) -> list[float]:
     root = scratch / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -80,7 +96,7 @@ def in_lab(browser, scratch: Path, env: dict, n: int) -> list[float]:
         page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
         wait_until_all_cells_ran(page)
         page.locator(SCOPE).scroll_into_view_if_needed()
-        result = {"latencies": moves(page, n), **where_decoded(page)}
+        result = {"latencies": moves(page, n), "drags": drags(page, n), **where_decoded(page)}
         page.close()
         server.shut_down_kernels()
         return result
@@ -95,14 +111,14 @@ def in_voila(browser, scratch: Path, env: dict, n: int) -> list[float]:
         page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
         page.goto(server.url("/"), wait_until="domcontentloaded", timeout=240_000)
         page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
-        result = {"latencies": moves(page, n), **where_decoded(page)}
+        result = {"latencies": moves(page, n), "drags": drags(page, n), **where_decoded(page)}
         page.close()
         return result
     finally:
         server.stop()
 
 
-def in_exported_page(browser, scratch: Path, n: int, checkpoint: str | None = None) -> dict:
+def in_exported_page(browser, scratch: Path, n: int, checkpoint: str | None = None, drag: bool = True) -> dict:
     out = scratch / f"explorer-{checkpoint or 'default'}.html"
     chosen = ["--checkpoint", checkpoint] if checkpoint else []
     made = subprocess.run([sys.executable, "-m", "vaekit", "export-html", str(out), *chosen], capture_output=True,
@@ -122,10 +138,11 @@ def in_exported_page(browser, scratch: Path, n: int, checkpoint: str | None = No
     page.wait_for_selector("body[data-vaekit-ready='1']", timeout=60_000)
     ready_ms = page.evaluate("() => performance.now()")  # navigation start -> first digit painted
     result = moves(page, n)
+    dragged = drags(page, n) if drag else None
     where = where_decoded(page)
     context.close()
-    return {"latencies": result, **where, "bytes": out.stat().st_size, "first_interactive_ms": ready_ms,
-            "requests": requests}
+    return {"latencies": result, "drags": dragged, **where, "bytes": out.stat().st_size,
+            "first_interactive_ms": ready_ms, "requests": requests}
 
 
 def decoding_in_node(scratch: Path, codes: int = 200) -> dict:
@@ -166,7 +183,8 @@ def decoding_in_node(scratch: Path, codes: int = 200) -> dict:
 def markdown(results: dict) -> str:
     lines = ["# Browser-side sliders: input event -> canvas painted", "", *machine_lines(results["machine"]),
              f"- Browser: {results['versions']}", "",
-             f"{results['moves']} key presses on the most active slider in each; target {TARGET_MS:g} ms "
+             f"{results['moves']} key presses (or pointer moves) on the most active slider in each; target "
+             f"{TARGET_MS:g} ms "
              "(one frame at 60 Hz). Decodes in: where the sliders chose to decode, from the page's median decode "
              "time when they opened (ms a code, against their budget of 12 ms).", "",
              "| where | median ms | p95 ms | min | max | decodes in |", "| --- | --- | --- | --- | --- | --- |"]
@@ -212,18 +230,20 @@ def main() -> None:
         page = in_exported_page(browser, scratch, args.moves)
         rows = {"exported HTML (file://)": page,
                 "exported HTML, conv model (file://, --checkpoint conv)":
-                    in_exported_page(browser, scratch, args.moves, checkpoint="conv"),
+                    in_exported_page(browser, scratch, args.moves, checkpoint="conv", drag=False),
                 "Voilà (vaekit explore)": in_voila(browser, scratch, env, args.moves),
                 "JupyterLab (notebook 03)": in_lab(browser, scratch, env, args.moves)}
         browser.close()
-        results["exported_page"] = {k: v for k, v in page.items() if k not in ("latencies", "decoding",
+        results["exported_page"] = {k: v for k, v in page.items() if k not in ("latencies", "drags", "decoding",
                                                                                 "browser_ms_at_open")}
         results["decoding"] = decoding_in_node(scratch)
     for where, row in rows.items():
-        values = row["latencies"]
-        results["latency_ms"][where] = {**spread(values), "p95": float(np.percentile(values, 95)),
-                                        "decoding": row["decoding"], "browser_ms_at_open": row["browser_ms_at_open"],
-                                        "samples": [round(v, 2) for v in values]}
+        for name, values in ((where, row["latencies"]), (f"{where}, pointer drag", row["drags"])):
+            if values:
+                results["latency_ms"][name] = {**spread(values), "p95": float(np.percentile(values, 95)),
+                                               "decoding": row["decoding"],
+                                               "browser_ms_at_open": row["browser_ms_at_open"],
+                                               "samples": [round(v, 2) for v in values]}
     json_path, md_path = write_results(args.out, results, markdown)
     print(markdown(results))
     print(f"results: {json_path}, {md_path}")

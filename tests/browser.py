@@ -312,3 +312,31 @@ def slider_keys(page, scope: str, position: int, key: str, presses: int) -> list
         page.keyboard.press(key)
         page.wait_for_function("n => window.vaekitLatency.length >= n", arg=done, timeout=10_000)
     return page.evaluate("() => [...window.vaekitLatency]")
+
+
+# Resolves after the next frame was painted (a message posted from inside its requestAnimationFrame callback).
+NEXT_FRAME_JS = "() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))"
+
+
+def slider_drag(page, scope: str, position: int, moves: int, step_px: float = 3.0) -> list[float]:
+    """Drag the thumb of the latent slider at ``position`` as a hand does: mouse down on the thumb, ``moves``
+    moves of ``step_px`` px (negative: leftwards), each sent once the browser took the last, then up. Returns
+    the latency of each move that changed the value (pointer event to canvas painted, ms): Chromium delivers
+    pointer moves at the next frame, so a move waits for it, as a hand's does."""
+    page.evaluate(LATENCY_PROBE_JS)
+    page.evaluate("() => { window.vaekitLatency.length = 0; }")
+    slider = page.locator(f"{scope} .vaekit-latent-slider input").nth(position)
+    slider.scroll_into_view_if_needed()
+    # the thumb's centre: the track less the thumb's width (16 px in Chromium), in proportion to the value
+    x, y = slider.evaluate("""i => {
+        const r = i.getBoundingClientRect(), f = (Number(i.value) - Number(i.min)) / (Number(i.max) - Number(i.min));
+        return [r.left + 8 + f * (r.width - 16), r.top + r.height / 2];
+    }""")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for k in range(1, moves + 1):
+        page.mouse.move(x + k * step_px, y)
+    page.mouse.up()
+    page.evaluate(NEXT_FRAME_JS)
+    page.evaluate(NEXT_FRAME_JS)
+    return page.evaluate("() => [...window.vaekitLatency]")

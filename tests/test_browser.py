@@ -15,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 from browser import (
@@ -40,6 +41,8 @@ NOTEBOOKS = ROOT / "notebooks"
 # Generous: a busy 2-core machine. The numbers to compare come from benchmarks/bench_browser_latency.py.
 LATENCY_BOUND_MS = 1_000
 KEY_PRESSES = 10  # latency samples per slider test, one press at a time
+# While a hand moves a slider, the page tells the kernel at most one code in this many ms, and the last.
+KERNEL_EVERY_MS = int(re.search(r"const KERNEL_EVERY_MS = (\d+);", (ROOT / "vaekit/widgets/sliders.js").read_text())[1])
 WIDGET_TIMEOUT_MS = 240_000
 
 
@@ -341,6 +344,20 @@ def test_latent_sliders_notebook(lab_page, lab, request):
     shown = [float(v) for v in re.findall(r"-?\d+\.\d+", page.inner_text(f"{scope} .vaekit-code"))]
     printed = json.loads(run_new_cell(page, "import json; print(json.dumps(explorer.z))"))
     assert printed == pytest.approx(shown, abs=0.006)
+    # quick moves: the kernel hears a code at most every KERNEL_EVERY_MS (each message costs Lab's page ~10 ms
+    # of work), and always the last one, exactly
+    run_new_cell(page, "heard = []; explorer.observe(lambda change: heard.append(change['new']), names='z')")
+    first = page.locator(f"{scope} .vaekit-latent-slider").first.get_attribute("data-dimension")
+    towards_zero = "ArrowLeft" if slider_values(page, scope)[first] > 0 else "ArrowRight"
+    started = time.monotonic()
+    slider_keys(page, scope, 0, towards_zero, 20)  # 1.0 in all: the slider stays in its +-3 range
+    seconds = time.monotonic() - started
+    wait_kernel_agrees(page, scope)
+    heard = json.loads(run_new_cell(page, "print(json.dumps(heard))"))
+    assert 1 <= len(heard) <= 2 + seconds * 1000 / KERNEL_EVERY_MS, f"{len(heard)} codes heard in {seconds:.2f} s"
+    shown = [float(v) for v in re.findall(r"-?\d+\.\d+", page.inner_text(f"{scope} .vaekit-code"))]
+    assert heard[-1] == pytest.approx(shown, abs=0.006)
+    assert heard[-1][int(first)] == pytest.approx(slider_values(page, scope)[first], abs=1e-6)  # float32 of it
     # and Python moves the page: reset from the kernel zeroes the sliders and repaints the digit
     before = canvas_hash(page, f"{scope} canvas.vaekit-decoded")
     run_new_cell(page, "explorer.reset()")

@@ -1,6 +1,7 @@
 // The latent sliders: one range input per code dimension; every input event decodes the code here, in
 // the browser, and repaints the canvas in the same frame. The kernel is told the code afterwards (the
-// `z` trait), and can set it too. Works without a kernel (the exported page): everything but Python.
+// `z` trait; while a hand moves, every KERNEL_EVERY_MS and the last code), and can set it too. Works
+// without a kernel (the exported page): everything but Python.
 // A browser that decodes slower than `browser_budget_ms` a code hands decoding to the kernel, which
 // sends the pixels of each new code back (`decoding` says where it happens); the exported page keeps it.
 import { decode, paintDigit } from "./decoder.js";
@@ -12,6 +13,20 @@ const SPAN = 3; // +-3 standard deviations of the prior, times the temperature
 // budget or after TIMING_MS (the first decodes also compile the decoder: 10-100 ms each for a conv model).
 const TIMED_DECODES = 5;
 const TIMING_MS = 300;
+// While a hand moves a slider, the kernel hears the code at most once every KERNEL_EVERY_MS, and always the
+// last code. In JupyterLab each message to the kernel costs the page ~10 ms of main-thread work (the
+// kernel's busy and idle status redraws Lab's toolbar, status bar and favicon; then the echo and
+// kernel_code), which lands between the next moves and their frames (benchmarks/trace_slider_latency.py).
+// Where the kernel decodes, it hears every code (ipywidgets keeps one message in flight).
+const KERNEL_EVERY_MS = 200;
+
+// Text that changes on every move: the text node's data changes, not the node, so the browser restyles nothing
+// (textContent would put a new node in, and JupyterLab's page restyles for it: ~0.6 ms a move).
+function setText(el, text) {
+  const node = el.firstChild;
+  if (node && node.nodeType === 3 && !node.nextSibling) node.data = text;
+  else el.textContent = text;
+}
 
 function normal() {
   // Box-Muller: one draw from N(0, 1)
@@ -82,7 +97,7 @@ async function render({ model, el }) {
     grid.append(row);
     input.addEventListener("input", () => {
       z[dim] = Number(input.value);
-      readout.textContent = z[dim].toFixed(2);
+      setText(readout, z[dim].toFixed(2));
       paint();
       send();
     });
@@ -181,7 +196,7 @@ async function render({ model, el }) {
 
   // -- what every change does --------------------------------------------------
   function paint() {
-    code.textContent = formatCode(z);
+    setText(code, formatCode(z));
     if (inKernel()) return; // the kernel decodes z and sends the pixels (onDecoded)
     paintDigit(ctx, decode(d.decoder, z, conditional ? Number(condition.value) : null), d.side, 0, 0, SCALE);
   }
@@ -238,11 +253,30 @@ async function render({ model, el }) {
       r.input.min = -span;
       r.input.max = span;
       r.input.value = z[r.dim];
-      r.readout.textContent = z[r.dim].toFixed(2);
+      setText(r.readout, z[r.dim].toFixed(2));
     }
   }
+  // The page's model takes every code at once (other views of it and the latent map follow); the kernel
+  // hears it from save(), right after this frame if it heard nothing for KERNEL_EVERY_MS, else when that
+  // time is up. `sent`: the code the kernel last heard, `pending`: a save scheduled.
+  let sent = Array.from(z), pending = null, lastSave = -Infinity;
   function send() {
     model.set("z", Array.from(z));
+    if (d.noKernel || inKernel()) return save();
+    if (pending) return;
+    const wait = lastSave + KERNEL_EVERY_MS - performance.now();
+    if (wait > 0) pending = { timer: setTimeout(save, wait) };
+    else pending = { frame: requestAnimationFrame(() => pending && (pending.timer = setTimeout(save, 0))) };
+  }
+  function save() {
+    if (pending) {
+      cancelAnimationFrame(pending.frame);
+      clearTimeout(pending.timer);
+      pending = null;
+    }
+    lastSave = performance.now();
+    sent = Array.from(z);
+    model.set("z", sent);
     model.save_changes();
   }
   function say(text) {
@@ -302,7 +336,7 @@ async function render({ model, el }) {
     model.set("index", i);
     model.set("shown", i);
     if (conditional) model.set("label", d.labels[i]);
-    model.save_changes();
+    save();
     say(clipped ? `${clipped} values lie beyond ±${span.toFixed(2)} and were clipped; raise the temperature` : "");
   }
 
@@ -359,13 +393,13 @@ async function render({ model, el }) {
   });
   temperature.addEventListener("change", () => {
     model.set("temperature", Number(temperature.value));
-    model.save_changes();
+    save();
     onTemperature();
   });
   condition.addEventListener("change", () => {
     paint();
     model.set("label", Number(condition.value));
-    model.save_changes();
+    save();
   });
 
   function onTemperature() {
@@ -383,9 +417,14 @@ async function render({ model, el }) {
   }
 
   // -- the kernel's changes ---------------------------------------------------------
+  const same = (a, b) => a.length === b.length && a.every((v, i) => Math.fround(v) === Math.fround(b[i]));
   const onZ = () => {
     const next = model.get("z");
-    if (next.length === z.length && next.every((v, i) => Math.fround(v) === z[i])) return; // our own echo
+    if (same(next, z)) return; // our own echo
+    if (pending && same(next, sent)) {
+      model.set("z", Array.from(z)); // the echo of an older code: the page is ahead, and will tell the kernel
+      return;
+    }
     z = Float32Array.from(next);
     showSliders();
     paint();
@@ -424,6 +463,7 @@ async function render({ model, el }) {
   paint();
   el.dataset.ready = "1"; // for the browser tests: the widget has painted its first digit
   return () => {
+    if (pending) save(); // the kernel hears the last code even when the view goes
     model.off("change:z", onZ);
     model.off("change:shown", onShown);
     model.off("change:message", onMessage);

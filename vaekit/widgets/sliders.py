@@ -1,7 +1,8 @@
 """The latent sliders: one slider per code dimension, most informative first, decoded in the browser.
 
 The browser decodes the code on every input event (``sliders.js``) and tells the kernel the new code
-(``z``); Python reads and sets ``z`` (and everything else below), and the page follows.
+(``z``): while a hand moves a slider, at most every 0.2 s (each message costs JupyterLab's page ~10 ms),
+and always the last code. Python reads and sets ``z`` (and everything else below), and the page follows.
 
 Where a browser decodes too slowly to keep up with a hand, the kernel decodes instead: when the widget
 opens, the page times a few decodes of its own, and if their median exceeds ``browser_budget_ms`` it
