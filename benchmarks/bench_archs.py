@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 
+# vaekit before torch, as under the command line: PyTorch's threads then wait passively (vaekit/threads.py)
+import vaekit
+
+# isort: split
 import torch
 from benchlib import machine_info, machine_lines, spread, write_results
-
-import vaekit
 
 CONTENDERS = {
     "mlp (seed)": {"preset": "seed"},

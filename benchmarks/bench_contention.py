@@ -12,9 +12,11 @@ contender's contended / quiet epoch-time ratio within the round.
 
 Contenders (each its own process, so that OpenMP reads its environment once):
 
-  vaekit                the default: ``import vaekit`` first, so PyTorch's threads wait passively
-  vaekit, spin-waiting  PyTorch imported before vaekit: libgomp's default spin-then-sleep wait
-                        (what vaekit did before, and what a notebook importing torch first gets);
+  vaekit                the default: ``import vaekit`` first, so PyTorch's threads spin at most
+                        1,000 times before they sleep (GOMP_SPINCOUNT, vaekit/threads.py)
+  vaekit, passive       ``OMP_WAIT_POLICY=PASSIVE``: they sleep at once (vaekit's default before)
+  vaekit, spin-waiting  PyTorch imported before vaekit: libgomp's default, 300,000 spins, then sleep
+                        (what vaekit did at first, and what a notebook importing torch first gets);
                         a part of an epoch scaled up, since its contended epochs can take minutes
   vaekit 1 thread       ``--threads 1``
   GOMP_SPINCOUNT=N      with ``--spin-counts N ...``: torch first, libgomp spinning N times before it
@@ -52,7 +54,7 @@ def serve(threads: int, spin_waiting: bool, images: int) -> None:
 
     torch.set_num_threads(threads)
     data = vaekit.load_mnist(train_limit=images, test_limit=1)
-    policy = os.environ.get("OMP_WAIT_POLICY", "libgomp default (spin, then sleep)")
+    policy = os.environ.get("OMP_WAIT_POLICY") or f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'default')}"
     print(f"ready {policy}", flush=True)
     trainers = {}
     for line in sys.stdin:
@@ -97,10 +99,14 @@ class Child:
 
 
 def contenders(args) -> dict[str, Child]:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # each child chooses its own
+    # each child chooses its own wait settings
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     me = [sys.executable, str(Path(__file__).resolve()), "--serve", "--images", str(args.steps * BATCH)]
     out = {
         f"vaekit, {args.threads} threads": Child([*me, "--threads", str(args.threads)], env),
+        f"vaekit, {args.threads} threads, passive (OMP_WAIT_POLICY=PASSIVE)": Child(
+            [*me, "--threads", str(args.threads)], env | {"OMP_WAIT_POLICY": "PASSIVE"}
+        ),
         **{
             # libgomp spins this many times before it sleeps (OMP_WAIT_POLICY unset; PASSIVE is 0)
             f"vaekit, {args.threads} threads, GOMP_SPINCOUNT={count}": Child(

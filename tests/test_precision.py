@@ -11,7 +11,7 @@ import torch
 from vaekit import TrainConfig, Trainer, build, precision
 from vaekit.data import to_float
 from vaekit.precision import PrecisionWarning, decide, missing_bfloat16
-from vaekit.threads import prefer_passive_waiting
+from vaekit.threads import bound_spinning
 
 CPU = torch.device("cpu")
 AVX2 = frozenset({"fpu", "sse2", "avx", "avx2", "fma"})
@@ -73,20 +73,28 @@ def test_the_cli_says_it_in_one_line(vaekit, tmp_path, monkeypatch):
     assert "PrecisionWarning" not in result.stderr
 
 
-def test_importing_vaekit_before_torch_makes_openmp_wait_passively():
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+def test_importing_vaekit_before_torch_bounds_openmp_spinning():
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env["PYTHONPATH"] = str(ROOT)
-    code = "import os, vaekit; print(os.environ['OMP_WAIT_POLICY'], vaekit.PASSIVE_WAITING)"
+    code = ("import os, vaekit, torch; print(os.environ['GOMP_SPINCOUNT'], os.environ.get('OMP_WAIT_POLICY'), "
+            "vaekit.BOUNDED_WAITING)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["PASSIVE", "True"]
+    assert out.stdout.split() == ["1000", "None", "True"]
 
 
-def test_a_users_wait_policy_is_kept_and_too_late_is_said(monkeypatch):
+def test_a_users_wait_settings_are_kept_and_too_late_is_said(monkeypatch):
     monkeypatch.delitem(sys.modules, "torch")  # as before torch's first import
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert prefer_passive_waiting() is False and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user wants long spins: kept, nothing added
+    assert bound_spinning() is False and "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert bound_spinning() is True and "GOMP_SPINCOUNT" not in os.environ
     monkeypatch.delenv("OMP_WAIT_POLICY")
-    assert prefer_passive_waiting() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("GOMP_SPINCOUNT", "50")
+    assert bound_spinning() is True and os.environ["GOMP_SPINCOUNT"] == "50"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    assert bound_spinning() is True and os.environ["GOMP_SPINCOUNT"] == "1000"
     monkeypatch.undo()
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert prefer_passive_waiting() is False and "OMP_WAIT_POLICY" not in os.environ  # torch is loaded: too late
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert bound_spinning() is False and "GOMP_SPINCOUNT" not in os.environ  # torch is loaded: too late

@@ -16,11 +16,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .threads import prefer_passive_waiting
+from .threads import bound_spinning
 
-# Before anything imports torch: PyTorch's threads sleep rather than spin while
-# they wait for each other (vaekit/threads.py says why).
-PASSIVE_WAITING = prefer_passive_waiting()
+# Before anything imports torch: PyTorch's threads spin only briefly, then sleep,
+# while they wait for each other (vaekit/threads.py says why).
+BOUNDED_WAITING = bound_spinning()
 
 __version__ = "0.1.0"
 
