@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-# vaekit before torch, as under the command line: PyTorch's threads then wait passively (vaekit/threads.py)
+# vaekit before torch, as under the command line: PyTorch's threads then spin only briefly (vaekit/threads.py)
 import vaekit
 
 # isort: split

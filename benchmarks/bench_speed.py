@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-# vaekit before torch, as under the command line: PyTorch's threads then wait passively (vaekit/threads.py).
+# vaekit before torch, as under the command line: PyTorch's threads then spin only briefly (vaekit/threads.py).
 import vaekit  # noqa: E402, I001
 import torch  # noqa: E402
 

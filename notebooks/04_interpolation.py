@@ -31,7 +31,7 @@
 import os
 from pathlib import Path
 
-import vaekit  # before torch: its threads then wait passively, not spin, beside a browser (vaekit/threads.py)
+import vaekit  # before torch: its threads then spin only briefly, so a browser beside them costs little (vaekit/threads.py)
 import torch
 from IPython.display import display
 
