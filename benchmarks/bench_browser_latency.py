@@ -84,7 +84,8 @@ def drags(page, n: int) -> list[float]:
     return latencies
 
 
-def in_lab(browser, scratch: Path, env: dict, n: int) -> list[float]:
+def open_lab(browser, scratch: Path, env: dict):
+    """(server, page): notebook 03 run in a real JupyterLab on a copy of the notebooks, its sliders ready."""
     root = scratch / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     server = start_lab(root, scratch / "lab", **env)
@@ -96,6 +97,29 @@ def in_lab(browser, scratch: Path, env: dict, n: int) -> list[float]:
         page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
         wait_until_all_cells_ran(page)
         page.locator(SCOPE).scroll_into_view_if_needed()
+    except BaseException:
+        server.stop()
+        raise
+    return server, page
+
+
+def open_voila(browser, scratch: Path, env: dict):
+    """(server, page): `vaekit explore` served by Voilà, its sliders ready."""
+    server = start_explorer(scratch / "voila", **env)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+        page.goto(server.url("/"), wait_until="domcontentloaded", timeout=240_000)
+        page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
+    except BaseException:
+        server.stop()
+        raise
+    return server, page
+
+
+def in_lab(browser, scratch: Path, env: dict, n: int) -> dict:
+    server, page = open_lab(browser, scratch, env)
+    try:
         result = {"latencies": moves(page, n), "drags": drags(page, n), **where_decoded(page)}
         page.close()
         server.shut_down_kernels()
@@ -104,13 +128,9 @@ def in_lab(browser, scratch: Path, env: dict, n: int) -> list[float]:
         server.stop()
 
 
-def in_voila(browser, scratch: Path, env: dict, n: int) -> list[float]:
-    server = start_explorer(scratch / "voila", **env)
+def in_voila(browser, scratch: Path, env: dict, n: int) -> dict:
+    server, page = open_voila(browser, scratch, env)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-        page.goto(server.url("/"), wait_until="domcontentloaded", timeout=240_000)
-        page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
         result = {"latencies": moves(page, n), "drags": drags(page, n), **where_decoded(page)}
         page.close()
         return result

@@ -24,8 +24,6 @@ import argparse
 import collections
 import json
 import random
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,15 +35,11 @@ from benchlib import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from bench_browser_latency import open_lab, open_voila  # noqa: E402  (one way to open each page)
 from browser import (  # noqa: E402  (the tests' servers and probes: one way to drive them)
     CHROMIUM_ARGS,
     LATENCY_PROBE_JS,
-    clear_and_run_all,
     find_chromium,
-    open_notebook,
-    start_explorer,
-    start_lab,
-    wait_until_all_cells_ran,
 )
 
 from vaekit.data import data_root  # noqa: E402
@@ -151,29 +145,6 @@ def breakdown(trace: dict, presses: int) -> dict:
     per = lambda c: {k: round(v / presses / 1000, 2) for k, v in c.items()}  # noqa: E731
     return {"wall_ms": per(wall), "cpu_ms": per(cpu), "tasks": {k: round(v / presses, 2) for k, v in count.items()},
             "kernel_messages": round(sum(e["name"] == "WebSocketReceive" for e in everything) / presses, 2)}
-
-
-def open_lab(browser, scratch: Path, env: dict):
-    root = scratch / "notebooks"
-    shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    server = start_lab(root, scratch / "lab", **env)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-    open_notebook(page, server, "03_latent_sliders.ipynb")
-    clear_and_run_all(page)
-    page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
-    wait_until_all_cells_ran(page)
-    page.locator(SCOPE).scroll_into_view_if_needed()
-    return server, page
-
-
-def open_voila(browser, scratch: Path, env: dict):
-    server = start_explorer(scratch / "voila", **env)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-    page.goto(server.url("/"), wait_until="domcontentloaded", timeout=240_000)
-    page.wait_for_selector(f"{SCOPE}[data-ready='1']", timeout=240_000)
-    return server, page
 
 
 def open_exported(browser, scratch: Path, env: dict):
