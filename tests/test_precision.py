@@ -1,4 +1,4 @@
-"""--fast only where bfloat16 is native and faster; PyTorch's threads wait passively."""
+"""--fast only where bfloat16 is native and faster; PyTorch's threads spin only briefly while they wait."""
 
 import os
 import subprocess

@@ -708,8 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dynamically binarized MNIST, as in published likelihood tables")
     p.add_argument(
         "--threads", type=_int_between(1, 1024),
-        help="PyTorch's CPU threads (default: one per core; they sleep rather than spin while waiting, "
-        "so a busy machine slows them gently)",
+        help="PyTorch's CPU threads (default: one per core; they spin only briefly before they sleep while "
+        "waiting, so a busy machine slows them gently)",
     )
     p.add_argument("--fast", action="store_true",
                    help="bfloat16 autocast for the networks where the machine runs it natively and faster "
