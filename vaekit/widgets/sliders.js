@@ -440,19 +440,15 @@ async function render({ model, el }) {
     el.dataset.kernelCode = model.get("kernel_code");
     code.title = `the kernel has ${model.get("kernel_code")}`;
   };
-  model.on("change:kernel_code", onKernel);
-  onKernel();
   const onKernelDecodes = () => (el.dataset.kernelDecodes = model.get("kernel_decodes"));
-  model.on("change:kernel_decodes", onKernelDecodes);
+  onKernel();
   onKernelDecodes();
-  model.on("change:decoding", onDecoding);
-  model.on("msg:custom", onDecoded);
-  model.on("change:z", onZ);
-  model.on("change:shown", onShown);
-  model.on("change:message", onMessage);
-  model.on("change:temperature", onTemperature);
-  model.on("change:label", onLabel);
-  model.on("change:index", onIndex);
+  // every listener once, so that the view's clean-up below removes exactly what it added
+  const listeners = [["change:kernel_code", onKernel], ["change:kernel_decodes", onKernelDecodes],
+                     ["change:decoding", onDecoding], ["msg:custom", onDecoded], ["change:z", onZ],
+                     ["change:shown", onShown], ["change:message", onMessage], ["change:temperature", onTemperature],
+                     ["change:label", onLabel], ["change:index", onIndex]];
+  for (const [event, handler] of listeners) model.on(event, handler);
 
   showSliders();
   showOriginal(model.get("shown"));
@@ -464,16 +460,7 @@ async function render({ model, el }) {
   el.dataset.ready = "1"; // for the browser tests: the widget has painted its first digit
   return () => {
     if (pending) save(); // the kernel hears the last code even when the view goes
-    model.off("change:z", onZ);
-    model.off("change:shown", onShown);
-    model.off("change:message", onMessage);
-    model.off("change:temperature", onTemperature);
-    model.off("change:label", onLabel);
-    model.off("change:index", onIndex);
-    model.off("change:kernel_code", onKernel);
-    model.off("change:kernel_decodes", onKernelDecodes);
-    model.off("change:decoding", onDecoding);
-    model.off("msg:custom", onDecoded);
+    for (const [event, handler] of listeners) model.off(event, handler);
   };
 }
 
