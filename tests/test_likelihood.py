@@ -67,3 +67,20 @@ def test_the_bound_tightens_with_k_and_stays_below_the_negative_elbo(small_mnist
 def test_bad_k_is_refused():
     with pytest.raises(VaekitError, match="positive integer"):
         importance_weighted_bound(build("seed"), torch.rand(2, 784), k=0)
+
+
+
+@pytest.mark.parametrize("decodes", [1, 7, 20_000])
+def test_the_conv_decoder_chunk_changes_speed_not_the_bound(small_mnist, monkeypatch, decodes):
+    # The conv decoder runs in small chunks (likelihood.DECODES_PER_CHUNK); the
+    # noise is drawn in the same order whatever the chunk, so the bound must not move.
+    import vaekit.likelihood as likelihood
+
+    model = build("conv", seed=0)
+    images = small_mnist.test_images[:6]
+    reference = importance_weighted_bound(model, images, k=40, seed=5)["per_image"]
+    other_noise = importance_weighted_bound(model, images, k=40, seed=6)["per_image"]
+    assert other_noise.tolist() != pytest.approx(reference.tolist(), rel=1e-6)  # the comparison can fail
+    monkeypatch.setitem(likelihood.DECODES_PER_CHUNK, "conv", decodes)
+    chunked = importance_weighted_bound(model, images, k=40, seed=5)["per_image"]
+    assert chunked.tolist() == pytest.approx(reference.tolist(), rel=1e-6)
