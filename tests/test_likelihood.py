@@ -69,7 +69,6 @@ def test_bad_k_is_refused():
         importance_weighted_bound(build("seed"), torch.rand(2, 784), k=0)
 
 
-
 @pytest.mark.parametrize("decodes", [1, 7, 20_000])
 def test_the_conv_decoder_chunk_changes_speed_not_the_bound(small_mnist, monkeypatch, decodes):
     # The conv decoder runs in small chunks (likelihood.DECODES_PER_CHUNK); the
