@@ -187,7 +187,6 @@ async function render({ model, el }) {
       return c;
     }));
   }
-  model.on("change:nearest", showNearest);
 
   if (d.noKernel) drawBox.style.display = "none"; // a page with no kernel has none to encode with
   root.append(intro, buttons, chooser, body, notice, code, message, posteriorBox, drawBox);
@@ -447,7 +446,7 @@ async function render({ model, el }) {
   const listeners = [["change:kernel_code", onKernel], ["change:kernel_decodes", onKernelDecodes],
                      ["change:decoding", onDecoding], ["msg:custom", onDecoded], ["change:z", onZ],
                      ["change:shown", onShown], ["change:message", onMessage], ["change:temperature", onTemperature],
-                     ["change:label", onLabel], ["change:index", onIndex]];
+                     ["change:label", onLabel], ["change:index", onIndex], ["change:nearest", showNearest]];
   for (const [event, handler] of listeners) model.on(event, handler);
 
   showSliders();
