@@ -30,10 +30,10 @@ LOG_2PI = math.log(2 * math.pi)
 # must not change: the bound of a model and seed would move.
 SAMPLES_PER_CHUNK = 20_000
 # The conv decoder keeps ~40,000 floats of activations a sample (64 x 14 x 14 +
-# 32 x 28 x 28 + ...), 25 times the MLP's: 20,000 samples at once are ~3.5 GB
-# and ran 2-5x slower than chunks of 100 (k = 1000 on 40 test images, 2 threads:
-# 28-32 s against 6-13 s). Chunks draw the same noise in the same order, so the
-# bound is the same up to float rounding (tests/test_likelihood.py).
+# 32 x 28 x 28 + ...), 25 times the MLP's: 20,000 samples at once are ~3.5 GB,
+# far out of the caches, and ran slower than chunks of 100 here. Chunks draw the
+# same noise in the same order, so the bound is the same up to float rounding
+# (tests/test_likelihood.py).
 DECODES_PER_CHUNK = {"conv": 100}
 
 
