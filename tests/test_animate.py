@@ -161,9 +161,13 @@ GIF_BUTTONS = {  # a widget with a GIF button, built from a model, its test imag
 
 
 @pytest.mark.parametrize("which", GIF_BUTTONS)
-def test_each_gif_button_says_where_it_wrote_or_why_not(which, run, small_mnist, tmp_path):
+def test_each_gif_button_says_where_it_wrote_or_why_not(which, run, small_mnist, tmp_path, monkeypatch):
     build_widget, count = GIF_BUTTONS[which]
     widget = build_widget(checkpoint.load(run), small_mnist.test_images, small_mnist.test_labels, run)
+    sent = []
+    monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append(content))
+    widget._handle_custom_msg({"event": "hello"}, [])  # a page asking whether a kernel is there
+    assert sent == [{"kernel": True}] and widget.message == ""  # it answers, and writes nothing
     click = {"event": "gif"}  # what the page's button sends
     widget.gif_path = str(tmp_path / "gifs" / "walk.gif")  # a folder that is not there yet is made
     widget._handle_custom_msg(click, [])

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.browser
 IMAGES = 200  # test images the notebook's explorer carries: a small saved state
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 SAVE_STATE = {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}}
-SCOPE, PATH = ".vaekit-latent-sliders", ".vaekit-interpolator"
+SCOPE, PATH, TIMELINE = ".vaekit-latent-sliders", ".vaekit-interpolator", ".vaekit-training-timeline"
 BARS = f"{PATH} canvas.vaekit-class-bars"
 CELL = f"""\
 import vaekit
@@ -53,6 +53,7 @@ model = vaekit.load(vaekit.pretrained_path("seed"))
 data = vaekit.load_dataset("mnist", train_limit=0, test_limit={IMAGES})
 sliders = widgets.latent_sliders(model, data.test_images, data.test_labels)
 display(sliders, widgets.interpolator(model, data.test_images, data.test_labels, end=5, data=sliders.data))
+display(widgets.training_timeline(vaekit.pretrained_path("seed")))
 """
 TOP_CLASSES_JS = "b => document.querySelector(b)?.dataset.top"
 
@@ -67,8 +68,9 @@ def cdn():
 
 @pytest.fixture(scope="module")
 def saved_notebook(browser, tmp_path_factory):
-    """A one-cell notebook showing the latent sliders and the interpolator, run in JupyterLab with "Save
-    Widget State Automatically" on, and saved there: ``.path``; ``.top_classes``, the classifier's reading."""
+    """A one-cell notebook showing the latent sliders, the interpolator and the seed's training timeline, run
+    in JupyterLab with "Save Widget State Automatically" on, and saved there: ``.path``; ``.top_classes``,
+    the classifier's reading."""
     notebook = tmp_path_factory.mktemp("notebook") / "share.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)], metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), notebook)
@@ -84,6 +86,7 @@ def saved_notebook(browser, tmp_path_factory):
         wait_until_all_cells_ran(page)
         assert cell_errors(page) == [], "the notebook's cell raised"
         top_classes = page.wait_for_function(TOP_CLASSES_JS, arg=BARS, timeout=60_000).json_value()
+        page.wait_for_selector(f"{TIMELINE} .vaekit-gif-button", state="visible", timeout=30_000)  # a kernel answered
         menu(page, "File", "docmanager:save")
         page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel .jp-mod-dirty')", timeout=30_000)
         page.screenshot(path=str(artifact_dir("nbconvert-lab") / "saved.png"))
@@ -172,6 +175,14 @@ def test_its_html_page_works_with_no_kernel(saved_notebook, offline_page, tmp_pa
     end.fill("9")
     end.dispatch_event("change")
     assert not page.is_visible(BARS) and "no kernel" in page.inner_text(f"{PATH} .vaekit-class-caption")
+
+    # The training timeline plays from the saved state; its GIF button, which needs a kernel, stays hidden.
+    scrub = page.wait_for_selector(f"{TIMELINE} .vaekit-epoch-slider input", timeout=30_000)
+    samples = f"{TIMELINE} canvas.vaekit-timeline-samples"
+    before = canvas_hash(page, samples)
+    scrub.fill("0")
+    assert canvas_hash(page, samples) != before, "scrubbing to the first epoch did not change the samples"
+    assert not page.is_visible(f"{TIMELINE} .vaekit-gif-button"), "no kernel here to write a GIF"
     assert page.errors == [], f"the page raised: {page.errors}"
 
 

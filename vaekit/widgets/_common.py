@@ -104,9 +104,13 @@ def write_gif(widget, make_frames: Callable[[], list], path: str | os.PathLike |
 
 def listen_for_gif(widget) -> None:
     """Answer the page's GIF button (``{"event": "gif"}``) with ``widget.save_gif()``; a path that cannot be
-    written becomes the one line on ``widget.message``, not a traceback in the kernel's log."""
+    written becomes the one line on ``widget.message``, not a traceback in the kernel's log. A page that
+    asks whether a kernel is there (``{"event": "hello"}``) hears ``{"kernel": true}``."""
 
     def on_message(_widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("event") == "hello":
+            widget.send({"kernel": True})
+            return
         if not (isinstance(content, dict) and content.get("event") == "gif"):
             return
         widget.message = ""  # a fresh line: the page hears the answer even when it is the same as the last

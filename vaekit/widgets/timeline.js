@@ -61,7 +61,11 @@ async function render({ model, el }) {
   gif.title = "write the whole run as an animated GIF (in the notebook's folder)";
   const message = element("span", "vaekit-message");
   gif.addEventListener("click", () => model.send({ event: "gif" }));
-  model.on("change:message", () => (message.textContent = model.get("message")));
+  // The kernel writes the GIF, so the button shows once a kernel answers: a page made from saved widget
+  // state (nbconvert's) has none, and sends go nowhere there.
+  gif.style.display = "none";
+  const onKernelAnswer = (content) => content && content.kernel && (gif.style.display = "");
+  const onMessage = () => (message.textContent = model.get("message"));
   controls.append(play, stop, scrubBox, gif, message);
   const pictures = element("div", "vaekit-pictures");
   const left = element("div"), right = element("div");
@@ -177,9 +181,15 @@ async function render({ model, el }) {
     halt();
     setEpoch(Number(scrub.value));
   });
-  model.on("change:epoch", show);
+  // every listener once, so that the view's clean-up below removes exactly what it added
+  const listeners = [["change:epoch", show], ["change:message", onMessage], ["msg:custom", onKernelAnswer]];
+  for (const [event, handler] of listeners) model.on(event, handler);
+  model.send({ event: "hello" });
   show();
-  return () => halt();
+  return () => {
+    halt();
+    for (const [event, handler] of listeners) model.off(event, handler);
+  };
 }
 
 export default { render };
