@@ -81,7 +81,8 @@ display(fig)
 #
 # TensorFlow's and Keras's VAE tutorials use convolutions: filters that slide over the image share
 # their weights across positions. Compare the shipped conv model with the MLP of the same head, both on
-# MNIST: the test loss each reached, and their samples.
+# MNIST: the test loss each reached, and their samples. The two were trained for different numbers of
+# epochs, so compare them after the same number too: each file keeps its run's history.
 
 # %%
 models = {name: vaekit.load_checkpoint(vaekit.pretrained_path(name)) for name in ("logvar", "conv")}
@@ -89,6 +90,9 @@ for name, checkpoint in models.items():
     last = checkpoint.history["epochs"][-1]
     parameters = sum(p.numel() for p in checkpoint.model.parameters())
     print(f"{name:>6}: {parameters:,} parameters, {last['epoch'] + 1} epochs, test -ELBO {last['test_total']:.1f}")
+same = min(len(c.history["epochs"]) for c in models.values())
+print(f"after {same} epochs each: " + ", ".join(
+    f"{name} {c.history['epochs'][same - 1]['test_total']:.1f}" for name, c in models.items()))
 samples = torch.cat([c.model.sample(10, generator=torch.Generator().manual_seed(SEED)) for c in models.values()])
 display(plot_images(samples, title="MLP (top) and conv (bottom), the same codes"))
 
