@@ -108,10 +108,11 @@ def listen_for_gif(widget) -> None:
     asks whether a kernel is there (``{"event": "hello"}``) hears ``{"kernel": true}``."""
 
     def on_message(_widget, content, _buffers) -> None:
-        if isinstance(content, dict) and content.get("event") == "hello":
+        event = content.get("event") if isinstance(content, dict) else None
+        if event == "hello":
             widget.send({"kernel": True})
             return
-        if not (isinstance(content, dict) and content.get("event") == "gif"):
+        if event != "gif":
             return
         widget.message = ""  # a fresh line: the page hears the answer even when it is the same as the last
         try:
