@@ -63,20 +63,129 @@ def test_kl_weight_scales_only_the_kl_gradient(small_mnist, head):
     assert torch.equal(grads[-1], full[-1])
 
 
-def test_training_with_it_gives_autograds_history(small_mnist):
-    def run(hand_written):
-        config = TrainConfig(epochs=2, seed=5)
-        trainer = Trainer(build("seed", seed=5), small_mnist.train_images, small_mnist.test_images, config)
+def _train(images, test_images, threads, hand_written=True, epochs=2, **options):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        trainer = Trainer(build("seed", seed=5), images, test_images, TrainConfig(epochs=epochs, seed=5, **options))
         assert trainer.hand_written_step is not None  # the default on the CPU
         if not hand_written:
             trainer.hand_written_step = None
         trainer.fit()
-        return trainer.history
+    finally:
+        torch.set_num_threads(previous)
+    return trainer
 
-    fast, slow = run(True), run(False)
+
+def test_training_with_it_gives_autograds_history(small_mnist):
+    # One thread each: autograd's products then round as the hand-written step's do on any thread count.
+    fast = _train(small_mnist.train_images, small_mnist.test_images, threads=1).history
+    slow = _train(small_mnist.train_images, small_mnist.test_images, threads=1, hand_written=False).history
     assert fast["batch_losses"] == pytest.approx(slow["batch_losses"], rel=1e-5)
     for a, b in zip(fast["epochs"], slow["epochs"]):
         assert a["test_total"] == pytest.approx(b["test_total"], rel=1e-5)
+
+
+def test_two_threads_train_bit_for_bit_as_one(small_mnist):
+    one = _train(small_mnist.train_images, small_mnist.test_images, threads=1)
+    two = _train(small_mnist.train_images, small_mnist.test_images, threads=2)
+    assert two.hand_written_step._helper is not None and one.hand_written_step._helper is None
+    assert two.hand_written_step.updated  # Adam ran inside the step, layer by layer
+    assert two.history["batch_losses"] == one.history["batch_losses"]
+    for p, q in zip(one.model.parameters(), two.model.parameters()):
+        assert torch.equal(p, q)
+    # Autograd's step on two OpenMP threads rounds differently, and the sigma head makes that visible.
+    omp = _train(small_mnist.train_images, small_mnist.test_images, threads=2, hand_written=False)
+    assert omp.history["batch_losses"] != one.history["batch_losses"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_adam_layer_by_layer_is_optimizer_step_bit_for_bit(small_mnist, threads):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        models = [build("seed", seed=3), build("seed", seed=3)]
+        optimizers = [torch.optim.Adam(m.parameters(), lr=2e-3, fused=True) for m in models]
+        inside = FastStep(models[0], BATCH, optimizers[0])
+        outside = FastStep(models[1], BATCH)
+        applied = []
+        for start in range(0, 900, BATCH):
+            x, eps = batch_and_noise(small_mnist.train_images, start, seed=start)
+            inside.step(x, eps, kl_weight=0.5)
+            applied.append(inside.updated)
+            if not inside.updated:
+                optimizers[0].step()  # the first step: Adam's state does not exist yet
+            outside.step(x, eps, kl_weight=0.5)
+            optimizers[1].step()
+    finally:
+        torch.set_num_threads(previous)
+    assert applied == [False] + [True] * 5
+    for p, q in zip(*(m.parameters() for m in models)):
+        assert torch.equal(p, q)
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(optimizers[0].state[p][key], optimizers[1].state[q][key])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_non_finite_loss_leaves_the_weights_as_they_were(small_mnist, threads):
+    model = build("seed", seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), fused=True)
+    step = FastStep(model, BATCH, optimizer)
+    x, eps = batch_and_noise(small_mnist.train_images)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        step.step(x, eps)
+        optimizer.step()
+        step.step(x, eps)
+        assert step.updated
+        before = [p.clone() for p in model.parameters()]
+        x[7, 300] = float("nan")
+        losses = step.step(x, eps)
+    finally:
+        torch.set_num_threads(previous)
+    assert not torch.isfinite(losses).all() and not step.updated
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+    assert all(optimizer.state[p]["step"].item() == 2 for p in model.parameters())
+
+
+def test_an_error_on_the_helper_thread_reaches_the_caller(small_mnist, monkeypatch):
+    model = build("seed", seed=0)
+    step = FastStep(model, BATCH)
+    x, eps = batch_and_noise(small_mnist.train_images)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = step.step(x, eps).clone()
+        monkeypatch.setattr(step, "_linear_backward", lambda *args: 1 / 0)  # the helper's work
+        with pytest.raises(ZeroDivisionError):
+            step.step(x, eps)
+        assert torch.get_num_threads() == 2  # restored
+        monkeypatch.undo()
+        assert torch.equal(step.step(x, eps), expected)  # the next step is whole again
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_the_helper_thread_ends_with_its_step(small_mnist):
+    import gc
+    import threading
+    import time
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        step = FastStep(build("seed", seed=0), BATCH)
+        step.step(*batch_and_noise(small_mnist.train_images))
+        assert "vaekit-fastpath" in [t.name for t in threading.enumerate()]
+        del step
+        gc.collect()
+        deadline = time.monotonic() + 5
+        while "vaekit-fastpath" in [t.name for t in threading.enumerate()] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "vaekit-fastpath" not in [t.name for t in threading.enumerate()]
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_it_steps_aside_where_it_does_not_apply(small_mnist):

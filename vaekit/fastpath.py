@@ -27,14 +27,49 @@ Writing out the backward pass (one batch B, layers h_k = act(h_{k-1} W_k^T + b_k
     logvar head: std = exp(s / 2), KL = 0.5 sum(exp(s) + m^2 - 1 - s)
                  d s = d z * eps * std / 2 + beta * 0.5 * (exp(s) - 1)
 
-The operations are the ones autograd runs, in its order, so the gradients
-agree with ``model.loss(...).total.backward()`` to float32 rounding (the tests
-check both heads on real MNIST batches). ``FastStep.applies`` says when this
-path can be used; the trainer falls back to autograd everywhere else (other
-architectures, conditional models, bfloat16, GPUs, several processes).
+The operations are the ones autograd runs, so the gradients agree with
+``model.loss(...).total.backward()`` to float32 rounding (the tests check both
+heads on real MNIST batches). ``why_not`` says when this path can be used; the
+trainer falls back to autograd everywhere else (other architectures,
+conditional models, bfloat16, GPUs, several processes).
+
+Two more things the step does when the trainer hands it its optimizer:
+
+* **Adam, one layer at a time.** ``torch.optim.Adam(fused=True)``'s own kernel
+  updates each layer as soon as the backward pass is done with that layer's
+  weights, while its gradients are still in the cache. Adam works element by
+  element, so this is the very update ``optimizer.step()`` makes. It is skipped
+  when the loss is not finite (the trainer then stops with the weights as they
+  were), before Adam has made its first step (the optimizer's state does not
+  exist yet), and under gradient clipping, which needs every gradient first.
+* **Two threads without OpenMP.** With ``torch.get_num_threads() == 2`` the
+  step runs on two threads of its own, each calling single-threaded kernels:
+  this thread runs the forward pass and the backward chain (each layer's
+  input gradient), a helper thread the work off that chain (the loss values,
+  the weight gradients, Adam). No OpenMP barrier is left in the step, so a
+  busy machine cannot make a spinning thread wait for a descheduled one, and
+  every kernel computes what it computes on one thread: a run gives the same
+  numbers, bit for bit, at one thread and at two. At three threads or more the
+  step runs on one thread and each kernel uses PyTorch's threads.
+
+The backward pass of the seed MLP, and who computes what with two threads
+(main: the critical chain; helper: off it):
+
+    main                                   helper
+    forward pass, logits                   .
+    d logits = sigmoid(logits) - x         loss values (BCE, KL)
+    d h5 = d logits W6                     W6.grad, b6.grad
+    d pre5 = elu'(pre5) d h5               Adam on W6, b6
+    d h4 = d pre5 W5                       W5.grad, b5.grad, Adam on W5, b5
+    ... down to the code, the heads, the encoder ...
+    (waits for the helper)
 """
 
 from __future__ import annotations
+
+import queue
+import threading
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -74,9 +109,38 @@ def _structure(model: nn.Module) -> tuple:
     return hooked, modules, tuple(id(p) for p in model.parameters())
 
 
-def for_training(model: nn.Module, device: torch.device, batch_size: int, bfloat16: bool, processes: int):
-    """A ``FastStep`` for this run, or None where autograd must do the step (see ``why_not``)."""
-    return FastStep(model, batch_size) if why_not(model, device, bfloat16, processes) is None else None
+def for_training(
+    model: nn.Module, device: torch.device, batch_size: int, bfloat16: bool, processes: int,
+    optimizer: torch.optim.Optimizer | None = None,
+):
+    """A ``FastStep`` for this run, or None where autograd must do the step (see ``why_not``).
+
+    With ``optimizer`` the step also applies it, layer by layer, where ``adam_why_not`` allows.
+    """
+    if why_not(model, device, bfloat16, processes) is not None:
+        return None
+    return FastStep(model, batch_size, optimizer)
+
+
+def adam_why_not(optimizer: torch.optim.Optimizer, parameters: list[torch.Tensor]) -> str | None:
+    """None if the step can apply ``optimizer`` layer by layer exactly as ``optimizer.step()`` would."""
+    from torch.optim import optimizer as torch_optimizer
+
+    if type(optimizer) is not torch.optim.Adam:
+        return f"{type(optimizer).__name__} is not torch.optim.Adam"
+    if len(optimizer.param_groups) != 1 or [id(p) for p in optimizer.param_groups[0]["params"]] != [
+        id(p) for p in parameters
+    ]:
+        return "the optimizer's parameters are not the model's, in one group"
+    group = optimizer.param_groups[0]
+    if not group["fused"] or any(group[k] for k in ("amsgrad", "maximize", "capturable", "differentiable")):
+        return "only fused Adam without amsgrad, maximize, capturable or differentiable"
+    if group.get("decoupled_weight_decay") or isinstance(group["lr"], torch.Tensor):
+        return "only Adam's coupled weight decay and a float learning rate"
+    if (optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+            or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks):
+        return "the optimizer has step hooks"
+    return None
 
 
 class FastStep:
@@ -85,10 +149,18 @@ class FastStep:
     ``step(x, eps, kl_weight)`` returns a float32 tensor ``[total, reconstruction, kl]``
     (sums over the batch; total = the negative ELBO) and leaves every parameter's
     gradient of the objective ``reconstruction + kl_weight * kl`` in ``param.grad``.
+    With an ``optimizer`` it also applies it, layer by layer, and sets ``updated``;
+    where it could not (see the module's docstring) ``updated`` is False and the
+    caller steps the optimizer itself.
     """
 
-    def __init__(self, model: VAE, batch_size: int):
+    def __init__(self, model: VAE, batch_size: int, optimizer: torch.optim.Optimizer | None = None):
         self.model = model
+        self.optimizer = optimizer
+        self.updated = False  # whether the last step applied the optimizer
+        self._helper: _Helper | None = None
+        self._judged = threading.Event()  # set once the step's loss values are known
+        self._split_rows: int | None = None  # see _split
         self.batch_size = batch_size
         self.encoder = [m for m in model.encoder if isinstance(m, nn.Linear)]
         self.decoder = [m for m in model.decoder if isinstance(m, nn.Linear)]
@@ -120,8 +192,8 @@ class FastStep:
 
     # -- pieces ---------------------------------------------------------------
 
-    def _act(self, layer: nn.Linear) -> torch.Tensor:
-        pre, out = self.pre[layer], self.out[layer]
+    def _act(self, layer: nn.Linear, start: int, stop: int) -> torch.Tensor:
+        pre, out = self.pre[layer][start:stop], self.out[layer][start:stop]
         if self.activation == "elu":
             return torch.ops.aten.elu.out(pre, 1.0, 1, 1, out=out)
         if self.activation == "relu":
@@ -149,50 +221,149 @@ class FastStep:
 
     # -- the step -------------------------------------------------------------
 
+    def _loss_values(self, x: torch.Tensor, kl_weight: float) -> None:
+        """The batch's loss sums, as model.loss computes them; they decide whether Adam may run."""
+        self._finite = False
+        try:
+            reconstruction = F.binary_cross_entropy_with_logits(self.logits, x, reduction="none").sum(dim=1).sum()
+            mean, scale = self.mean, self.scale
+            if self.head == "logvar":
+                per_dim = torch.exp(scale) + mean.square() - 1.0 - scale
+            else:
+                sigma_sq = scale.square()
+                per_dim = sigma_sq + mean.square() - 1.0 - torch.log(SIGMA_EPS + sigma_sq)
+            kl = (0.5 * per_dim.sum(dim=1)).sum()
+            self._losses = torch.stack([reconstruction + kl, reconstruction, kl])
+            self._finite = bool(torch.isfinite(self._losses).all())
+        finally:
+            self._judged.set()  # Adam waits for this, even when the values could not be computed
+
+    def _adam(self, *params: torch.Tensor) -> None:
+        """``optimizer.step()`` for these parameters only: fused Adam's own kernel, the same update."""
+        self._judged.wait()  # only once the loss is known to be finite
+        if not self._finite:
+            return  # the trainer stops on a non-finite loss; the weights stay as they were
+        group, state = self.optimizer.param_groups[0], self.optimizer.state
+        steps = [state[p]["step"] for p in params]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(
+            list(params), [self.grad_of[id(p)] for p in params], [state[p]["exp_avg"] for p in params],
+            [state[p]["exp_avg_sq"] for p in params], [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
+            beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        )
+
+    def _forward(self, x: torch.Tensor, eps: torch.Tensor, start: int, stop: int) -> None:
+        """The forward pass of the batch's rows ``start:stop``, into those rows of the buffers."""
+
+        def rows(t):
+            return t[start:stop]
+
+        h = rows(x)
+        for layer in self.encoder:
+            self._linear(layer, h, rows(self.pre[layer]))
+            h = self._act(layer, start, stop)
+        self._linear(self.model.mean_head, h, rows(self.mean))
+        self._linear(self.model.scale_head, h, rows(self.scale))
+        # Code: z = mean + std * eps.
+        mean, scale, z = rows(self.mean), rows(self.scale), rows(self.z)
+        if self.head == "logvar":
+            scale = torch.exp(torch.mul(scale, 0.5, out=rows(self.std)), out=rows(self.std))  # std = exp(s / 2)
+        torch.add(mean, torch.mul(scale, rows(eps), out=z), out=z)
+        # Decoder.
+        h = z
+        for layer in self.decoder[:-1]:
+            self._linear(layer, h, rows(self.pre[layer]))
+            h = self._act(layer, start, stop)
+        self._linear(self.decoder[-1], h, rows(self.logits))
+
+    def _split(self) -> int:
+        """The first row of the helper's part of the forward pass; ``batch_size`` if it is not to have one.
+
+        Whether a product of fewer rows rounds each row as the whole product does is up
+        to the BLAS: measured once, on random numbers, with this model's weights and buffers.
+        """
+        if self._split_rows is None:
+            split = SPLIT_ROWS * round(self.batch_size / (2 * SPLIT_ROWS))
+            self._split_rows = split if 0 < split < self.batch_size and self._rows_split_exactly(split) else (
+                self.batch_size)
+        return self._split_rows
+
+    def _rows_split_exactly(self, split: int) -> bool:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(self.batch_size, self.logits.shape[1], generator=generator)
+        eps = torch.randn(self.z.shape, generator=generator)
+        outputs = [*self.pre.values(), *self.out.values(), self.mean, self.scale, self.z, self.logits]
+        self._forward(x, eps, 0, self.batch_size)
+        whole = [t.clone() for t in outputs]
+        self._forward(x, eps, 0, split)
+        self._forward(x, eps, split, self.batch_size)
+        return all(torch.equal(a, b) for a, b in zip(whole, outputs))
+
+    def _can_update(self) -> bool:
+        if self.optimizer is None or adam_why_not(self.optimizer, self.parameters) is not None:
+            return False
+        state = self.optimizer.state  # Adam's first step creates it: until then the caller steps
+        return all(p in state and "step" in state[p] for p in self.parameters)
+
     @torch.no_grad()
     def step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float = 1.0) -> torch.Tensor:
         if x.shape[0] != self.batch_size:
             raise ValueError(f"FastStep was built for batches of {self.batch_size}, got {x.shape[0]}")
-        x = x.contiguous()
-        # Encoder.
-        h = x
-        for layer in self.encoder:
-            self._linear(layer, h, self.pre[layer])
-            h = self._act(layer)
-        h_enc = h
-        self._linear(self.model.mean_head, h_enc, self.mean)
-        self._linear(self.model.scale_head, h_enc, self.scale)
-        mean, scale = self.mean, self.scale
-        # Code: z = mean + std * eps.
-        std = scale if self.head == "sigma" else torch.exp(torch.mul(scale, 0.5, out=self.std), out=self.std)
-        torch.add(mean, torch.mul(std, eps, out=self.z), out=self.z)
-        # Decoder.
-        h = self.z
-        for layer in self.decoder[:-1]:
-            self._linear(layer, h, self.pre[layer])
-            h = self._act(layer)
-        last = self.decoder[-1]
-        self._linear(last, h, self.logits)
-        # The loss, as model.loss computes it.
-        reconstruction = F.binary_cross_entropy_with_logits(self.logits, x, reduction="none").sum(dim=1).sum()
-        if self.head == "logvar":
-            per_dim = torch.exp(scale) + mean.square() - 1.0 - scale
+        threads = torch.get_num_threads()
+        if threads == 2:
+            if self._helper is None:
+                self._helper = _Helper()
+            side = self._helper
+            torch.set_num_threads(1)  # each thread's kernels run on that thread alone
         else:
-            sigma_sq = scale.square()
-            per_dim = sigma_sq + mean.square() - 1.0 - torch.log(SIGMA_EPS + sigma_sq)
-        kl = (0.5 * per_dim.sum(dim=1)).sum()
+            side = _INLINE
+        update = self._can_update()
+        try:
+            try:
+                self._step(x.contiguous(), eps, kl_weight, side, update)
+            finally:
+                side.wait()
+        finally:
+            if threads == 2:
+                torch.set_num_threads(2)
+        for p, g in zip(self.parameters, self.grads):
+            p.grad = g
+        self.updated = update and self._finite
+        return self._losses
 
-        # Backward. Reconstruction: d logits = sigmoid(logits) - x.
+    def _step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float, side, update: bool) -> None:
+        """The step's operations; ``side.run`` hands what is off the backward chain to the helper."""
+
+        def adam(layer):  # queued once this thread has read the layer's weights for the last time
+            if update:
+                side.run(self._adam, layer.weight, layer.bias)
+
+        # The forward pass: rows are independent, so each thread takes about half of the batch.
+        split = self.batch_size if side is _INLINE else self._split()
+        if split < self.batch_size:
+            side.run(self._forward, x, eps, split, self.batch_size)
+        self._forward(x, eps, 0, split)
+        side.wait()
+        mean, scale = self.mean, self.scale
+        std = scale if self.head == "sigma" else self.std
+        # The loss values, on the helper; Adam's updates wait for their verdict.
+        self._judged.clear()
+        side.run(self._loss_values, x, kl_weight)
+
+        # Backward, from the top: d logits = sigmoid(logits) - x. For each layer the helper
+        # takes the weight gradients and this thread the input's gradient; then the helper
+        # takes Adam's update, which changes the weights this thread has just read.
         d = torch.sub(torch.sigmoid(self.logits, out=self.d_logits), x, out=self.d_logits)
-        previous = self.decoder[-2] if len(self.decoder) > 1 else None
-        self._linear_backward(last, d, h, self.d_out[previous] if previous is not None else self.d_z)
-        layers = self.decoder[:-1]
+        layers = self.decoder
         for i in range(len(layers) - 1, -1, -1):
             layer = layers[i]
-            d = self._act_backward(layer)
+            if i < len(layers) - 1:
+                d = self._act_backward(layer)
             below = layers[i - 1] if i > 0 else None
-            self._linear_backward(layer, d, self.out[below] if below is not None else self.z,
-                                  self.d_out[below] if below is not None else self.d_z)
+            side.run(self._linear_backward, layer, d, self.out[below] if below is not None else self.z, None)
+            torch.mm(d, layer.weight, out=self.d_out[below] if below is not None else self.d_z)
+            adam(layer)
         # Through the reparameterisation to the heads, plus the KL's own gradient.
         d_z = self.d_z
         if kl_weight == 1.0:  # d KL / d mean = mean
@@ -206,22 +377,113 @@ class FastStep:
             kl_grad = torch.mul(torch.exp(scale, out=self.tmp).sub_(1.0), 0.5 * kl_weight, out=self.tmp)
         else:
             # d KL / d sigma^2 = 0.5 - 0.5 / (1e-10 + sigma^2); d sigma^2 / d sigma = 2 sigma
-            inv = torch.reciprocal(sigma_sq.add(SIGMA_EPS))
+            inv = torch.reciprocal(scale.square().add(SIGMA_EPS))
             kl_grad = (0.5 - 0.5 * inv) * (2 * scale)
             if kl_weight != 1.0:
                 kl_grad = kl_grad * kl_weight
         d_scale.add_(kl_grad)
-        top = self.encoder[-1]
-        self._linear_backward(self.model.mean_head, self.d_mean, h_enc, self.d_out[top])
+        top, h_enc = self.encoder[-1], self.out[self.encoder[-1]]
+        side.run(self._linear_backward, self.model.mean_head, self.d_mean, h_enc, None)
+        side.run(self._linear_backward, self.model.scale_head, d_scale, h_enc, None)
+        torch.mm(self.d_mean, self.model.mean_head.weight, out=self.d_out[top])
         torch.addmm(self.d_out[top], d_scale, self.model.scale_head.weight, out=self.d_out[top])
-        torch.mm(d_scale.t(), h_enc, out=self.grad_of[id(self.model.scale_head.weight)])
-        torch.sum(d_scale, dim=0, out=self.grad_of[id(self.model.scale_head.bias)])
+        adam(self.model.mean_head)
+        adam(self.model.scale_head)
         for i in range(len(self.encoder) - 1, -1, -1):
             layer = self.encoder[i]
             d = self._act_backward(layer)
-            below = self.encoder[i - 1] if i > 0 else None
-            self._linear_backward(layer, d, self.out[below] if below is not None else x,
-                                  self.d_out[below] if below is not None else None)
-        for p, g in zip(self.parameters, self.grads):
-            p.grad = g
-        return torch.stack([reconstruction + kl, reconstruction, kl])
+            if i > 0:
+                side.run(self._linear_backward, layer, d, self.out[self.encoder[i - 1]], None)
+                torch.mm(d, layer.weight, out=self.d_out[self.encoder[i - 1]])
+                adam(layer)
+            else:  # the first layer: no input gradient; this thread, free now, takes its gradients and Adam
+                self._linear_backward(layer, d, x, None)
+                if update:
+                    self._adam(layer.weight, layer.bias)
+
+
+# Where the forward pass splits a batch between two threads: a multiple of this many rows.
+# Element-wise kernels run in blocks of up to 64 floats and finish a tensor's last few
+# elements one by one, and ELU's exp is computed differently in the two: each thread's
+# part then starts on a block boundary of the whole batch, and both compute what one
+# thread computes, bit for bit (16 rows of 20, 500 or 784 floats are whole blocks).
+# The products must agree too: FastStep._split checks that they do.
+SPLIT_ROWS = 16
+
+
+class _Inline:
+    """Runs the step's side work at once, on this thread."""
+
+    @staticmethod
+    def run(fn, *args) -> None:
+        fn(*args)
+
+    @staticmethod
+    def wait() -> None:
+        pass
+
+
+_INLINE = _Inline()
+
+
+class _Helper:
+    """A second thread for the step's side work; the step's own thread shares what is left when it waits."""
+
+    def __init__(self):
+        self._work = _Work()
+        thread = threading.Thread(target=self._work.serve, name="vaekit-fastpath", daemon=True)
+        thread.start()
+        # The thread ends with its FastStep; at exit it is left asleep, as daemon threads are.
+        weakref.finalize(self, self._work.tasks.put, None).atexit = False
+
+    def run(self, fn, *args) -> None:
+        self._work.submit(fn, args)
+
+    def wait(self) -> None:
+        """Until everything handed over is done; re-raises the first error met."""
+        self._work.finish()
+
+
+class _Work:
+    """The helper's tasks, done in the order handed over, and how many are not done yet."""
+
+    def __init__(self):
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+        self.pending = 0
+        self.error: BaseException | None = None
+
+    def submit(self, fn, args) -> None:
+        with self.lock:
+            self.pending += 1
+        self.tasks.put((fn, args))
+
+    def _do(self, task) -> None:  # on the helper thread
+        try:
+            if self.error is None:  # after an error, the rest of the step is skipped
+                task[0](*task[1])
+        except BaseException as exc:  # handed to the step's thread by finish()
+            self.error = exc
+        finally:
+            with self.lock:
+                self.pending -= 1
+                if not self.pending:
+                    self.idle.notify_all()
+
+    @torch.no_grad()  # autograd's mode belongs to each thread: this one never records
+    def serve(self) -> None:
+        # This thread's kernels run on it alone (OpenMP's and MKL's thread counts are per thread).
+        # The step's thread has set one thread too, and sets its own count back only after the
+        # step, so this does not change the count the user chose.
+        torch.set_num_threads(1)
+        while (task := self.tasks.get()) is not None:
+            self._do(task)
+            del task  # holds the FastStep (a bound method) until the next task comes
+
+    def finish(self) -> None:
+        with self.lock:
+            self.idle.wait_for(lambda: not self.pending)
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error

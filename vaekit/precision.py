@@ -179,7 +179,8 @@ def probe(model: nn.Module, batch: torch.Tensor, device: torch.device) -> dict:
     def step_of(bfloat16: bool) -> Callable[[], None]:
         twin = copy.deepcopy(model)
         optimizer = torch.optim.Adam(twin.parameters(), fused=device.type in ("cpu", "cuda"))
-        hand = None if bfloat16 else fastpath.for_training(twin, device, len(batch), bfloat16=False, processes=1)
+        hand = None if bfloat16 else fastpath.for_training(
+            twin, device, len(batch), bfloat16=False, processes=1, optimizer=optimizer)
 
         def step() -> None:
             if hand is not None:
@@ -189,7 +190,8 @@ def probe(model: nn.Module, batch: torch.Tensor, device: torch.device) -> dict:
                 with autocast(twin, device, bfloat16):
                     loss = twin.loss(batch, labels, eps=eps)
                 loss.total.backward()
-            optimizer.step()
+            if hand is None or not hand.updated:
+                optimizer.step()
 
         return step
 

@@ -225,8 +225,10 @@ class Trainer:
         if self.precision.note:
             warnings.warn(self.precision.note, precision.PrecisionWarning, stacklevel=2)
         # The MLP's step written out by hand (fastpath.py: same numbers, less overhead); None = autograd.
+        # It applies Adam too, layer by layer, unless gradients are clipped (that needs all of them first).
         self.hand_written_step = fastpath.for_training(
-            self.model, self.device, config.batch_size, self.precision.bfloat16, distributed.world_size()
+            self.model, self.device, config.batch_size, self.precision.bfloat16, distributed.world_size(),
+            optimizer=self.optimizer if config.grad_clip is None else None,
         )
         self.history: dict = {"epochs": [], "batch_losses": []}
         self.epoch = 0  # the epoch in progress (or the next one)
@@ -302,9 +304,10 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over the processes; the loss is a sum over the batch.
             (objective * distributed.world_size()).backward()
-        if self.config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        if self.hand_written_step is None or not self.hand_written_step.updated:
+            if self.config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
         n = len(batch)
         self._sums["total"] += value
         self._sums["reconstruction"] += reconstruction
