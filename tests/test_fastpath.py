@@ -207,3 +207,26 @@ def test_a_model_changed_after_the_trainer_was_made_goes_back_to_autograd(small_
     model.decoder[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
     trainer.fit()
     assert trainer.hand_written_step is None and len(seen) == trainer.steps_per_epoch + 1  # + the epoch's report
+
+
+def test_it_takes_the_faster_way_and_retimes_the_other():
+    from vaekit import fastpath
+
+    step = FastStep(build("seed", seed=0), BATCH)
+    assert [step._two_threads() for _ in range(3)] == [True] * 3  # two threads until they have been timed
+    step._seconds[True].extend([0.012, 0.011, 0.013])  # two threads beside a busy program
+    step._seconds[False].extend([0.010, 0.009, 0.011])
+    step._steps = 0
+    ways = [step._two_threads() for _ in range(2 * fastpath.RETIME_EVERY)]
+    assert ways.count(True) == 2 and ways[fastpath.RETIME_EVERY - 1] and ways[-1]  # one thread, retiming two
+    step._seconds[True].extend([0.007, 0.006, 0.007])  # the machine is quiet again
+    assert step._two_threads()
+
+
+def test_switching_between_one_thread_and_two_changes_no_bit(small_mnist, monkeypatch):
+    one = _train(small_mnist.train_images, None, threads=1, epochs=1)
+    turns = iter(range(10**6))
+    monkeypatch.setattr(FastStep, "_two_threads", lambda self: next(turns) % 3 != 1)
+    mixed = _train(small_mnist.train_images, None, threads=2, epochs=1)
+    assert mixed.history["batch_losses"] == one.history["batch_losses"]
+    assert all(torch.equal(p, q) for p, q in zip(one.model.parameters(), mixed.model.parameters()))

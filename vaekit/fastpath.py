@@ -67,8 +67,11 @@ The backward pass of the seed MLP, and who computes what with two threads
 
 from __future__ import annotations
 
+import collections
 import queue
+import statistics
 import threading
+import time
 import weakref
 
 import torch
@@ -161,6 +164,9 @@ class FastStep:
         self._helper: _Helper | None = None
         self._judged = threading.Event()  # set once the step's loss values are known
         self._split_rows: int | None = None  # see _split
+        # Recent step times with two threads (True) and one (False), and steps taken: see _two_threads.
+        self._seconds = {True: collections.deque(maxlen=3), False: collections.deque(maxlen=3)}
+        self._steps = 0
         self.batch_size = batch_size
         self.encoder = [m for m in model.encoder if isinstance(m, nn.Linear)]
         self.decoder = [m for m in model.decoder if isinstance(m, nn.Linear)]
@@ -311,14 +317,14 @@ class FastStep:
         if x.shape[0] != self.batch_size:
             raise ValueError(f"FastStep was built for batches of {self.batch_size}, got {x.shape[0]}")
         threads = torch.get_num_threads()
-        if threads == 2:
-            if self._helper is None:
-                self._helper = _Helper()
-            side = self._helper
-            torch.set_num_threads(1)  # each thread's kernels run on that thread alone
-        else:
-            side = _INLINE
+        two = threads == 2 and self._two_threads()
+        if two and self._helper is None:
+            self._helper = _Helper()
+        side = self._helper if two else _INLINE
         update = self._can_update()
+        start = time.perf_counter()
+        if threads == 2:
+            torch.set_num_threads(1)  # each thread's kernels run on that thread alone
         try:
             try:
                 self._step(x.contiguous(), eps, kl_weight, side, update)
@@ -327,10 +333,24 @@ class FastStep:
         finally:
             if threads == 2:
                 torch.set_num_threads(2)
+                self._seconds[two].append(time.perf_counter() - start)
         for p, g in zip(self.parameters, self.grads):
             p.grad = g
         self.updated = update and self._finite
         return self._losses
+
+    def _two_threads(self) -> bool:
+        """Whether this step takes two threads: the faster way lately, and now and then the other.
+
+        Both ways give the same numbers, bit for bit, so the choice only changes the time.
+        On a quiet machine two threads are faster; beside a busy program, one thread often is.
+        """
+        self._steps += 1
+        two, one = self._seconds[True], self._seconds[False]
+        if len(two) < two.maxlen:
+            return True
+        faster = not one or statistics.median(two) <= statistics.median(one)
+        return faster if self._steps % RETIME_EVERY else not faster
 
     def _step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float, side, update: bool) -> None:
         """The step's operations; ``side.run`` hands what is off the backward chain to the helper."""
@@ -400,6 +420,10 @@ class FastStep:
                 self._linear_backward(layer, d, x, None)
                 if update:
                     self._adam(layer.weight, layer.bias)
+
+
+# Steps between timings of the way not taken (one thread or two; see FastStep._two_threads).
+RETIME_EVERY = 100
 
 
 # Where the forward pass splits a batch between two threads: a multiple of this many rows.
