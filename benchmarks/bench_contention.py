@@ -12,15 +12,17 @@ contender's contended / quiet epoch-time ratio within the round.
 
 Contenders (each its own process, so that OpenMP reads its environment once):
 
-  vaekit                the default: ``import vaekit`` first, so PyTorch's threads spin at most
-                        1,000 times before they sleep (GOMP_SPINCOUNT, vaekit/threads.py)
-  vaekit, passive       ``OMP_WAIT_POLICY=PASSIVE``: they sleep at once (vaekit's default before)
-  vaekit, spin-waiting  PyTorch imported before vaekit: libgomp's default, 300,000 spins, then sleep
-                        (what vaekit did at first, and what a notebook importing torch first gets);
+  vaekit                the default: the hand-written step on two threads of its own, or on one
+                        where that has lately been faster (vaekit/fastpath.py); no OpenMP in the step
+  autograd's step       what the models without a hand-written step get (conv, conditional): each
+                        kernel on PyTorch's OpenMP threads, which ``import vaekit`` first lets spin
+                        at most 1,000 times before they sleep (GOMP_SPINCOUNT, vaekit/threads.py)
+  ..., spin-waiting     autograd's step with PyTorch imported before vaekit: libgomp's default,
+                        300,000 spins, then sleep (what a notebook importing torch first gets);
                         a part of an epoch scaled up, since its contended epochs can take minutes
   vaekit 1 thread       ``--threads 1``
-  GOMP_SPINCOUNT=N      with ``--spin-counts N ...``: torch first, libgomp spinning N times before it
-                        sleeps (between passive, 0, and the default, 300,000)
+  GOMP_SPINCOUNT=N      with ``--spin-counts N ...``: autograd's step, torch first, libgomp spinning
+                        N times before it sleeps (0 is passive; the default is 300,000)
   seed TF1              benchmarks/seed_tf1.py in its own venv (if ``--tf-python`` exists)
 
 All at ``--threads`` (default 2) except the 1-thread one. The machine this runs
@@ -45,7 +47,7 @@ BATCH = 150
 SPINNER = "while True: pass"
 
 
-def serve(threads: int, spin_waiting: bool, images: int) -> None:
+def serve(threads: int, spin_waiting: bool, images: int, autograd: bool) -> None:
     """Child: answer each stdin line N with the seconds of one N-step epoch of the Trainer."""
     if spin_waiting:
         import torch  # before vaekit: OpenMP keeps its default (spinning) wait policy
@@ -64,6 +66,8 @@ def serve(threads: int, spin_waiting: bool, images: int) -> None:
             trainers[steps] = vaekit.Trainer(
                 vaekit.build("seed", seed=0), data.train_images[: steps * BATCH], config=config
             )
+            if autograd:
+                trainers[steps].hand_written_step = None
         trainer = trainers[steps]
         trainer.config.epochs += 1
         seconds = trainer.fit()["epochs"][-1]["seconds"]
@@ -102,22 +106,20 @@ def contenders(args) -> dict[str, Child]:
     # each child chooses its own wait settings
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     me = [sys.executable, str(Path(__file__).resolve()), "--serve", "--images", str(args.steps * BATCH)]
+    autograd = [*me, "--threads", str(args.threads), "--autograd"]
     out = {
         f"vaekit, {args.threads} threads": Child([*me, "--threads", str(args.threads)], env),
-        f"vaekit, {args.threads} threads, passive (OMP_WAIT_POLICY=PASSIVE)": Child(
-            [*me, "--threads", str(args.threads)], env | {"OMP_WAIT_POLICY": "PASSIVE"}
-        ),
+        f"vaekit, {args.threads} threads, autograd's step (OpenMP, 1,000 spins)": Child(autograd, env),
         **{
             # libgomp spins this many times before it sleeps (OMP_WAIT_POLICY unset; PASSIVE is 0)
-            f"vaekit, {args.threads} threads, GOMP_SPINCOUNT={count}": Child(
-                [*me, "--threads", str(args.threads), "--spin-waiting"],
+            f"vaekit, {args.threads} threads, autograd's step, GOMP_SPINCOUNT={count}": Child(
+                [*autograd, "--spin-waiting"],
                 {k: v for k, v in env.items() if k != "GOMP_SPINCOUNT"} | {"GOMP_SPINCOUNT": str(count)},
             )
             for count in args.spin_counts
         },
-        f"vaekit, {args.threads} threads, spin-waiting (before; {args.before_fraction:g} of an epoch, scaled)": Child(
-            [*me, "--threads", str(args.threads), "--spin-waiting"], env, fraction=args.before_fraction
-        ),
+        f"vaekit, {args.threads} threads, autograd's step, spin-waiting ({args.before_fraction:g} of an epoch, "
+        "scaled)": Child([*autograd, "--spin-waiting"], env, fraction=args.before_fraction),
         "vaekit, 1 thread": Child([*me, "--threads", "1"], env),
     }
     if Path(args.tf_python).exists():
@@ -175,10 +177,11 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default="contention", help="results file name (default: %(default)s)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--spin-waiting", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--autograd", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--images", type=int, default=60_000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(args.threads, args.spin_waiting, args.images)
+        return serve(args.threads, args.spin_waiting, args.images, args.autograd)
     args.steps = args.steps or (150 if args.quick else 400)
     args.before_fraction = args.before_fraction or (0.1 if args.quick else 0.25)
 

@@ -7,8 +7,10 @@ Contenders, all the seed model (784-500-500-20-500-500-784) on batches of 150
 real MNIST images, float32 unless said otherwise:
 
   vaekit                  vaekit's Trainer as a user gets it: the hand-written step
-                          (vaekit/fastpath.py), fused Adam, in-memory batches
-  vaekit, autograd step   the same Trainer with the hand-written step switched off (vaekit before issue 14)
+                          (vaekit/fastpath.py) with fused Adam inside it, layer by layer, at
+                          2 threads on two threads of its own; in-memory batches
+  vaekit, autograd step   the same Trainer with the hand-written step switched off (vaekit before
+                          issue 14, and what the models without a hand-written step get)
   vaekit --fast           TrainConfig(fast=True) as a user gets it: bfloat16 autocast only where
                           vaekit/precision.py finds it native and measured faster, else float32
   bf16 autocast, forced   bfloat16 autocast whatever the machine (what --fast did before)

@@ -149,9 +149,10 @@ def adam_why_not(optimizer: torch.optim.Optimizer, parameters: list[torch.Tensor
 class FastStep:
     """Loss and gradients of one batch for an MLP ``VAE``, into preallocated buffers.
 
-    ``step(x, eps, kl_weight)`` returns a float32 tensor ``[total, reconstruction, kl]``
-    (sums over the batch; total = the negative ELBO) and leaves every parameter's
-    gradient of the objective ``reconstruction + kl_weight * kl`` in ``param.grad``.
+    ``step(x, eps, kl_weight)`` (``x``: uint8 pixels or floats in [0, 1]) returns a float32
+    tensor ``[total, reconstruction, kl]`` (sums over the batch; total = the negative ELBO)
+    and leaves every parameter's gradient of the objective ``reconstruction + kl_weight * kl``
+    in ``param.grad``.
     With an ``optimizer`` it also applies it, layer by layer, and sets ``updated``;
     where it could not (see the module's docstring) ``updated`` is False and the
     caller steps the optimizer itself.
@@ -183,6 +184,7 @@ class FastStep:
         self.out = {layer: buffer(b, layer.out_features) for layer in self.encoder + self.decoder[:-1]}
         self.mean, self.scale, self.std, self.z = (buffer(b, latent) for _ in range(4))
         self.logits = buffer(b, model.config.input_size)
+        self.x = buffer(b, model.config.input_size)  # uint8 pixels as floats in [0, 1]
         # Backward: one gradient buffer per layer width, reused from layer to layer.
         self.d_out = {layer: buffer(b, layer.out_features) for layer in self.encoder + self.decoder[:-1]}
         self.d_pre = {layer: buffer(b, layer.out_features) for layer in self.encoder + self.decoder[:-1]}
@@ -259,12 +261,17 @@ class FastStep:
             beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
         )
 
-    def _forward(self, x: torch.Tensor, eps: torch.Tensor, start: int, stop: int) -> None:
-        """The forward pass of the batch's rows ``start:stop``, into those rows of the buffers."""
+    def _forward(self, x: torch.Tensor, eps: torch.Tensor, start: int, stop: int, pixels=None) -> None:
+        """The forward pass of the batch's rows ``start:stop``, into those rows of the buffers.
+
+        With uint8 ``pixels`` it first turns those rows into floats in ``x``, as ``data.to_float`` does.
+        """
 
         def rows(t):
             return t[start:stop]
 
+        if pixels is not None:
+            rows(x).copy_(rows(pixels)).div_(255.0)
         h = rows(x)
         for layer in self.encoder:
             self._linear(layer, h, rows(self.pre[layer]))
@@ -297,13 +304,13 @@ class FastStep:
 
     def _rows_split_exactly(self, split: int) -> bool:
         generator = torch.Generator().manual_seed(0)
-        x = torch.rand(self.batch_size, self.logits.shape[1], generator=generator)
+        pixels = torch.randint(0, 256, self.x.shape, generator=generator, dtype=torch.uint8)
         eps = torch.randn(self.z.shape, generator=generator)
-        outputs = [*self.pre.values(), *self.out.values(), self.mean, self.scale, self.z, self.logits]
-        self._forward(x, eps, 0, self.batch_size)
+        outputs = [self.x, *self.pre.values(), *self.out.values(), self.mean, self.scale, self.z, self.logits]
+        self._forward(self.x, eps, 0, self.batch_size, pixels)
         whole = [t.clone() for t in outputs]
-        self._forward(x, eps, 0, split)
-        self._forward(x, eps, split, self.batch_size)
+        self._forward(self.x, eps, 0, split, pixels)
+        self._forward(self.x, eps, split, self.batch_size, pixels)
         return all(torch.equal(a, b) for a, b in zip(whole, outputs))
 
     def _can_update(self) -> bool:
@@ -327,7 +334,10 @@ class FastStep:
             torch.set_num_threads(1)  # each thread's kernels run on that thread alone
         try:
             try:
-                self._step(x.contiguous(), eps, kl_weight, side, update)
+                if x.dtype == torch.uint8:  # each thread turns its rows into floats
+                    self._step(self.x, eps, kl_weight, side, update, pixels=x.contiguous())
+                else:
+                    self._step(x.contiguous(), eps, kl_weight, side, update)
             finally:
                 side.wait()
         finally:
@@ -352,7 +362,7 @@ class FastStep:
         faster = not one or statistics.median(two) <= statistics.median(one)
         return faster if self._steps % RETIME_EVERY else not faster
 
-    def _step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float, side, update: bool) -> None:
+    def _step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float, side, update: bool, pixels=None) -> None:
         """The step's operations; ``side.run`` hands what is off the backward chain to the helper."""
 
         def adam(layer):  # queued once this thread has read the layer's weights for the last time
@@ -362,8 +372,8 @@ class FastStep:
         # The forward pass: rows are independent, so each thread takes about half of the batch.
         split = self.batch_size if side is _INLINE else self._split()
         if split < self.batch_size:
-            side.run(self._forward, x, eps, split, self.batch_size)
-        self._forward(x, eps, 0, split)
+            side.run(self._forward, x, eps, split, self.batch_size, pixels)
+        self._forward(x, eps, 0, split, pixels)
         side.wait()
         mean, scale = self.mean, self.scale
         std = scale if self.head == "sigma" else self.std

@@ -258,7 +258,9 @@ class Trainer:
             start = time.perf_counter()
             while self.step < len(batches) and not self.stop_requested:
                 rows = batches[self.step].to(self.device)
-                batch = to_float(self.train_images[rows])
+                batch = self.train_images[rows]
+                if self.hand_written_step is None or self.config.binarize:  # else the step makes the floats
+                    batch = to_float(batch)
                 labels = None if self.train_labels is None else self.train_labels[rows]
                 if self.config.binarize:
                     # The noise generator draws the pixels too, so a resumed run
