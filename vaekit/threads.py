@@ -18,6 +18,10 @@ passive and 1.2-1.4 s with long spins, and beside a busy process 1.29-1.38x its
 quiet time (2,000 spins: 1.87x; benchmarks/bench_contention.py --spin-counts,
 benchmarks/results/contention_spincounts*.md).
 
+This matters wherever autograd does the step (the conv and conditional models,
+bfloat16, evaluation): the unconditional MLP's hand-written step runs on two
+threads of its own instead, with no OpenMP barrier in it (vaekit/fastpath.py).
+
 vaekit sets ``GOMP_SPINCOUNT=1000`` when ``import vaekit`` comes before
 ``import torch`` (the command line always does) and the user has set neither
 variable: OpenMP reads them once, when torch loads its library. This module
