@@ -13,8 +13,8 @@ spends its time in the matrix products rather than in autograd's bookkeeping:
   (``elu_backward``, ``threshold_backward``, ``tanh_backward``), fed the saved
   pre-activation or output exactly as autograd feeds them;
 * the parameters' gradients are written straight into buffers that become
-  ``param.grad``, so the trainer's fused Adam and gradient clipping run as
-  before, and checkpoints see nothing new.
+  ``param.grad``, so gradient clipping runs as before, and checkpoints see
+  nothing new.
 
 Writing out the backward pass (one batch B, layers h_k = act(h_{k-1} W_k^T + b_k)):
 
@@ -43,26 +43,26 @@ Two more things the step does when the trainer hands it its optimizer:
   were), before Adam has made its first step (the optimizer's state does not
   exist yet), and under gradient clipping, which needs every gradient first.
 * **Two threads without OpenMP.** With ``torch.get_num_threads() == 2`` the
-  step runs on two threads of its own, each calling single-threaded kernels:
-  this thread runs the forward pass and the backward chain (each layer's
-  input gradient), a helper thread the work off that chain (the loss values,
-  the weight gradients, Adam). No OpenMP barrier is left in the step, so a
-  busy machine cannot make a spinning thread wait for a descheduled one, and
-  every kernel computes what it computes on one thread: a run gives the same
-  numbers, bit for bit, at one thread and at two. At three threads or more the
-  step runs on one thread and each kernel uses PyTorch's threads.
+  step runs on two threads of its own, each calling single-threaded kernels.
+  The forward pass splits the batch by rows, half each; in the backward pass
+  this thread follows the chain of input gradients, and a helper thread takes
+  the work off that chain (the loss values, the weight gradients, Adam). No
+  OpenMP barrier is left in the step, and every kernel computes what it
+  computes on one thread: a run gives the same numbers, bit for bit, at one
+  thread and at two. So the step can also time both ways now and then and take
+  the faster: beside a busy program, one thread often is. At three threads or
+  more the step runs on one thread and each kernel uses PyTorch's threads.
 
-The backward pass of the seed MLP, and who computes what with two threads
-(main: the critical chain; helper: off it):
+Who computes what with two threads (main: the critical chain; helper: off it):
 
     main                                   helper
-    forward pass, logits                   .
+    forward pass, rows 0-79                forward pass, rows 80-149
     d logits = sigmoid(logits) - x         loss values (BCE, KL)
     d h5 = d logits W6                     W6.grad, b6.grad
-    d pre5 = elu'(pre5) d h5               Adam on W6, b6
+    d pre5 = elu'(pre5) d h5               Adam on W6, b6 (once main has read W6)
     d h4 = d pre5 W5                       W5.grad, b5.grad, Adam on W5, b5
-    ... down to the code, the heads, the encoder ...
-    (waits for the helper)
+    ... down to the code, the heads, the encoder's top layer ...
+    W1.grad, b1.grad, Adam on W1, b1       ... the rest of what was handed over
 """
 
 from __future__ import annotations
@@ -323,6 +323,8 @@ class FastStep:
     def step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float = 1.0) -> torch.Tensor:
         if x.shape[0] != self.batch_size:
             raise ValueError(f"FastStep was built for batches of {self.batch_size}, got {x.shape[0]}")
+        if self._helper is not None:
+            self._helper.wait()  # at once, unless a step interrupted (Ctrl-C) left it work
         threads = torch.get_num_threads()
         two = threads == 2 and self._two_threads()
         if two and self._helper is None:
