@@ -258,7 +258,7 @@ class Trainer:
             start = time.perf_counter()
             while self.step < len(batches) and not self.stop_requested:
                 rows = batches[self.step].to(self.device)
-                batch = self.train_images[rows]
+                batch = self.train_images.index_select(0, rows)  # = [rows], in a sixth of the time
                 if self.hand_written_step is None or self.config.binarize:  # else the step makes the floats
                     batch = to_float(batch)
                 labels = None if self.train_labels is None else self.train_labels[rows]
