@@ -368,7 +368,7 @@ class FastStep:
         """The step's operations; ``side.run`` hands what is off the backward chain to the helper."""
 
         def adam(layer):  # queued once this thread has read the layer's weights for the last time
-            if update:
+            if update and side is not _INLINE:
                 side.run(self._adam, layer.weight, layer.bias)
 
         # The forward pass: rows are independent, so each thread takes about half of the batch.
@@ -430,8 +430,8 @@ class FastStep:
                 adam(layer)
             else:  # the first layer: no input gradient; this thread, free now, takes its gradients and Adam
                 self._linear_backward(layer, d, x, None)
-                if update:
-                    self._adam(layer.weight, layer.bias)
+                if update:  # on one thread, one call for all layers: between the products it cost more
+                    self._adam(*((layer.weight, layer.bias) if side is not _INLINE else self.parameters))
 
 
 # Steps between timings of the way not taken (one thread or two; see FastStep._two_threads).
