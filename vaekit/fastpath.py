@@ -367,8 +367,6 @@ class FastStep:
 
     def _step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float, side, update: bool, pixels=None) -> None:
         """The step's operations; ``side.run`` hands what is off the backward chain to the helper."""
-
-
         # The forward pass: rows are independent, so each thread takes about half of the batch.
         split = self.batch_size if side is _INLINE else self._split()
         if split < self.batch_size:

@@ -225,7 +225,7 @@ class Trainer:
         if self.precision.note:
             warnings.warn(self.precision.note, precision.PrecisionWarning, stacklevel=2)
         # The MLP's step written out by hand (fastpath.py: same numbers, less overhead); None = autograd.
-        # It applies Adam too, layer by layer, unless gradients are clipped (that needs all of them first).
+        # It applies Adam too, unless gradients are clipped (that needs all of them first).
         self.hand_written_step = fastpath.for_training(
             self.model, self.device, config.batch_size, self.precision.bfloat16, distributed.world_size(),
             optimizer=self.optimizer if config.grad_clip is None else None,
