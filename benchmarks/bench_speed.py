@@ -7,7 +7,7 @@ Contenders, all the seed model (784-500-500-20-500-500-784) on batches of 150
 real MNIST images, float32 unless said otherwise:
 
   vaekit                  vaekit's Trainer as a user gets it: the hand-written step
-                          (vaekit/fastpath.py) with fused Adam inside it, layer by layer, at
+                          (vaekit/fastpath.py) with fused Adam inside it, at
                           2 threads on two threads of its own; in-memory batches
   vaekit, autograd step   the same Trainer with the hand-written step switched off (vaekit before
                           issue 14, and what the models without a hand-written step get)

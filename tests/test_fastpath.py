@@ -90,7 +90,7 @@ def test_two_threads_train_bit_for_bit_as_one(small_mnist):
     one = _train(small_mnist.train_images, small_mnist.test_images, threads=1)
     two = _train(small_mnist.train_images, small_mnist.test_images, threads=2)
     assert two.hand_written_step._helper is not None and one.hand_written_step._helper is None
-    assert two.hand_written_step.updated  # Adam ran inside the step, layer by layer
+    assert two.hand_written_step.updated  # Adam ran inside the step
     assert two.history["batch_losses"] == one.history["batch_losses"]
     for p, q in zip(one.model.parameters(), two.model.parameters()):
         assert torch.equal(p, q)
@@ -100,7 +100,7 @@ def test_two_threads_train_bit_for_bit_as_one(small_mnist):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_adam_layer_by_layer_is_optimizer_step_bit_for_bit(small_mnist, threads):
+def test_adam_inside_the_step_is_optimizer_step_bit_for_bit(small_mnist, threads):
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

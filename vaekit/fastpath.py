@@ -119,7 +119,7 @@ def for_training(
 ):
     """A ``FastStep`` for this run, or None where autograd must do the step (see ``why_not``).
 
-    With ``optimizer`` the step also applies it, layer by layer, where ``adam_why_not`` allows.
+    With ``optimizer`` the step also applies it, where ``adam_why_not`` allows.
     """
     if why_not(model, device, bfloat16, processes) is not None:
         return None
@@ -127,7 +127,7 @@ def for_training(
 
 
 def adam_why_not(optimizer: torch.optim.Optimizer, parameters: list[torch.Tensor]) -> str | None:
-    """None if the step can apply ``optimizer`` layer by layer exactly as ``optimizer.step()`` would."""
+    """None if the step can apply ``optimizer`` itself, exactly as ``optimizer.step()`` would."""
     from torch.optim import optimizer as torch_optimizer
 
     if type(optimizer) is not torch.optim.Adam:
@@ -154,7 +154,7 @@ class FastStep:
     tensor ``[total, reconstruction, kl]`` (sums over the batch; total = the negative ELBO)
     and leaves every parameter's gradient of the objective ``reconstruction + kl_weight * kl``
     in ``param.grad``.
-    With an ``optimizer`` it also applies it, layer by layer, and sets ``updated``;
+    With an ``optimizer`` it also applies it, and sets ``updated``;
     where it could not (see the module's docstring) ``updated`` is False and the
     caller steps the optimizer itself.
     """
