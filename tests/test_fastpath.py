@@ -157,7 +157,7 @@ def test_an_error_on_the_helper_thread_reaches_the_caller(small_mnist, monkeypat
     torch.set_num_threads(2)
     try:
         expected = step.step(x, eps).clone()
-        monkeypatch.setattr(step, "_linear_backward", lambda *args: 1 / 0)  # the helper's work
+        monkeypatch.setattr(step, "_weight_grads", lambda *args: 1 / 0)  # the helper's work
         with pytest.raises(ZeroDivisionError):
             step.step(x, eps)
         assert torch.get_num_threads() == 2  # restored

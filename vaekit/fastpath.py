@@ -221,12 +221,10 @@ class FastStep:
     def _linear(self, layer: nn.Linear, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         return torch.addmm(layer.bias, h, layer.weight.t(), out=out)
 
-    def _linear_backward(self, layer: nn.Linear, d: torch.Tensor, h: torch.Tensor, d_h: torch.Tensor | None) -> None:
-        """Weight and bias gradients of ``layer`` from its output gradient ``d``; its input's into ``d_h``."""
+    def _weight_grads(self, layer: nn.Linear, d: torch.Tensor, h: torch.Tensor) -> None:
+        """Weight and bias gradients of ``layer`` from its output gradient ``d`` and its input ``h``."""
         torch.mm(d.t(), h, out=self.grad_of[id(layer.weight)])
         torch.sum(d, dim=0, out=self.grad_of[id(layer.bias)])
-        if d_h is not None:
-            torch.mm(d, layer.weight, out=d_h)
 
     # -- the step -------------------------------------------------------------
 
@@ -388,7 +386,7 @@ class FastStep:
             if i < len(layers) - 1:
                 d = self._act_backward(layer)
             below = layers[i - 1] if i > 0 else None
-            side.run(self._linear_backward, layer, d, self.out[below] if below is not None else self.z, None)
+            side.run(self._weight_grads, layer, d, self.out[below] if below is not None else self.z)
             torch.mm(d, layer.weight, out=self.d_out[below] if below is not None else self.d_z)
         # Through the reparameterisation to the heads, plus the KL's own gradient.
         d_z = self.d_z
@@ -409,14 +407,14 @@ class FastStep:
                 kl_grad = kl_grad * kl_weight
         d_scale.add_(kl_grad)
         top, h_enc = self.encoder[-1], self.out[self.encoder[-1]]
-        side.run(self._linear_backward, self.model.mean_head, self.d_mean, h_enc, None)
-        side.run(self._linear_backward, self.model.scale_head, d_scale, h_enc, None)
+        side.run(self._weight_grads, self.model.mean_head, self.d_mean, h_enc)
+        side.run(self._weight_grads, self.model.scale_head, d_scale, h_enc)
         torch.mm(self.d_mean, self.model.mean_head.weight, out=self.d_out[top])
         torch.addmm(self.d_out[top], d_scale, self.model.scale_head.weight, out=self.d_out[top])
         for i in range(len(self.encoder) - 1, 0, -1):
             layer = self.encoder[i]
             d = self._act_backward(layer)
-            side.run(self._linear_backward, layer, d, self.out[self.encoder[i - 1]], None)
+            side.run(self._weight_grads, layer, d, self.out[self.encoder[i - 1]])
             torch.mm(d, layer.weight, out=self.d_out[self.encoder[i - 1]])
         # This thread has read every weight but the first layer's for the last time. Adam runs
         # in one call per thread: between the products, layer by layer, it cost more (3-9 %).
@@ -424,7 +422,7 @@ class FastStep:
         if update and side is not _INLINE:
             side.run(self._adam, *(p for p in self.parameters if p is not first.weight and p is not first.bias))
         # The first layer: no input gradient; this thread, free now, takes its gradients and Adam.
-        self._linear_backward(first, self._act_backward(first), x, None)
+        self._weight_grads(first, self._act_backward(first), x)
         if update:
             self._adam(*((first.weight, first.bias) if side is not _INLINE else self.parameters))
 
