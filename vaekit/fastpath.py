@@ -233,13 +233,7 @@ class FastStep:
         self._finite = False
         try:
             reconstruction = F.binary_cross_entropy_with_logits(self.logits, x, reduction="none").sum(dim=1).sum()
-            mean, scale = self.mean, self.scale
-            if self.head == "logvar":
-                per_dim = torch.exp(scale) + mean.square() - 1.0 - scale
-            else:
-                sigma_sq = scale.square()
-                per_dim = sigma_sq + mean.square() - 1.0 - torch.log(SIGMA_EPS + sigma_sq)
-            kl = (0.5 * per_dim.sum(dim=1)).sum()
+            kl = self.model.kl_divergence(self.mean, self.scale).sum()
             self._losses = torch.stack([reconstruction + kl, reconstruction, kl])
             self._finite = bool(torch.isfinite(self._losses).all())
         finally:
