@@ -230,3 +230,37 @@ def test_switching_between_one_thread_and_two_changes_no_bit(small_mnist, monkey
     mixed = _train(small_mnist.train_images, None, threads=2, epochs=1)
     assert mixed.history["batch_losses"] == one.history["batch_losses"]
     assert all(torch.equal(p, q) for p, q in zip(one.model.parameters(), mixed.model.parameters()))
+
+
+
+def test_the_heads_can_take_the_whole_batch_between_split_halves(small_mnist, monkeypatch):
+    # Where the BLAS rounds the heads' small products differently by rows (MKL's AVX2 kernels), the
+    # heads and the code take the whole batch on one thread between the halves: still bit for bit.
+    one = _train(small_mnist.train_images, None, threads=1, epochs=1)
+    checks = []
+
+    def heads_whole(self):
+        if not checks:  # inside a step, on one thread, as _split's own check runs
+            checks.append(self._rows_split_exactly(80, code_whole=True))
+        return 80, True
+
+    monkeypatch.setattr(FastStep, "_split", heads_whole)
+    whole = _train(small_mnist.train_images, None, threads=2, epochs=1)
+    assert checks == [True]
+    assert whole.history["batch_losses"] == one.history["batch_losses"]
+    assert all(torch.equal(p, q) for p, q in zip(one.model.parameters(), whole.model.parameters()))
+
+
+@pytest.mark.parametrize("code_whole", [False, True])
+def test_a_split_that_leaves_rows_unwritten_fails_the_check(monkeypatch, code_whole):
+    step = FastStep(build("seed", seed=0), BATCH)
+    decode = FastStep._decode
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            assert step._rows_split_exactly(80, code_whole)
+            monkeypatch.setattr(FastStep, "_decode", lambda self, start, stop: decode(self, start, stop - 1))
+            assert not step._rows_split_exactly(80, code_whole)
+    finally:
+        torch.set_num_threads(previous)

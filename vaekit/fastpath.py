@@ -45,7 +45,10 @@ Two more things the step does when the trainer hands it its optimizer:
   exist yet), and under gradient clipping, which needs every gradient first.
 * **Two threads without OpenMP.** With ``torch.get_num_threads() == 2`` the
   step runs on two threads of its own, each calling single-threaded kernels.
-  The forward pass splits the batch by rows, half each; in the backward pass
+  The forward pass splits the batch by rows, half each (where a BLAS rounds
+  the heads' small products differently by rows, as MKL's AVX2 kernels do,
+  this thread computes the heads for the whole batch between the encoder's
+  halves and the decoder's); in the backward pass
   this thread follows the chain of input gradients, and a helper thread takes
   the work off that chain (the loss values, the weight gradients, Adam). No
   OpenMP barrier is left in the step, and every kernel computes what it
@@ -165,7 +168,7 @@ class FastStep:
         self.updated = False  # whether the last step applied the optimizer
         self._helper: _Helper | None = None
         self._judged = threading.Event()  # set once the step's loss values are known
-        self._split_rows: int | None = None  # see _split
+        self._split_plan: tuple[int, bool] | None = None  # see _split
         # Recent step times with two threads (True) and one (False), and steps taken: see _two_threads.
         self._seconds = {True: collections.deque(maxlen=3), False: collections.deque(maxlen=3)}
         self._steps = 0
@@ -255,56 +258,92 @@ class FastStep:
         )
 
     def _forward(self, x: torch.Tensor, eps: torch.Tensor, start: int, stop: int, pixels=None) -> None:
-        """The forward pass of the batch's rows ``start:stop``, into those rows of the buffers.
+        """The forward pass of the batch's rows ``start:stop``, into those rows of the buffers."""
+        self._encode(x, start, stop, pixels)
+        self._code(eps, start, stop)
+        self._decode(start, stop)
+
+    def _encode(self, x: torch.Tensor, start: int, stop: int, pixels=None) -> None:
+        """The encoder's hidden layers, rows ``start:stop``.
 
         With uint8 ``pixels`` it first turns those rows into floats in ``x``, as ``data.to_float`` does.
         """
+        if pixels is not None:
+            x[start:stop].copy_(pixels[start:stop]).div_(255.0)
+        h = x[start:stop]
+        for layer in self.encoder:
+            self._linear(layer, h, self.pre[layer][start:stop])
+            h = self._act(layer, start, stop)
+
+    def _code(self, eps: torch.Tensor, start: int, stop: int) -> None:
+        """The two heads and the code z = mean + std * eps, rows ``start:stop``."""
 
         def rows(t):
             return t[start:stop]
 
-        if pixels is not None:
-            rows(x).copy_(rows(pixels)).div_(255.0)
-        h = rows(x)
-        for layer in self.encoder:
-            self._linear(layer, h, rows(self.pre[layer]))
-            h = self._act(layer, start, stop)
+        h = rows(self.out[self.encoder[-1]])
         self._linear(self.model.mean_head, h, rows(self.mean))
         self._linear(self.model.scale_head, h, rows(self.scale))
-        # Code: z = mean + std * eps.
         mean, scale, z = rows(self.mean), rows(self.scale), rows(self.z)
         if self.head == "logvar":
             scale = torch.exp(torch.mul(scale, 0.5, out=rows(self.std)), out=rows(self.std))  # std = exp(s / 2)
         torch.add(mean, torch.mul(scale, rows(eps), out=z), out=z)
-        # Decoder.
-        h = z
+
+    def _decode(self, start: int, stop: int) -> None:
+        """The decoder, from the code to the logits, rows ``start:stop``."""
+        h = self.z[start:stop]
         for layer in self.decoder[:-1]:
-            self._linear(layer, h, rows(self.pre[layer]))
+            self._linear(layer, h, self.pre[layer][start:stop])
             h = self._act(layer, start, stop)
-        self._linear(self.decoder[-1], h, rows(self.logits))
+        self._linear(self.decoder[-1], h, self.logits[start:stop])
 
-    def _split(self) -> int:
-        """The first row of the helper's part of the forward pass; ``batch_size`` if it is not to have one.
+    def _split(self) -> tuple[int, bool]:
+        """How the two threads share the forward pass: the first row of the helper's part, and whether
+        the heads and the code are computed for the whole batch at once (by this thread, between the
+        encoder and the decoder) rather than by rows. ``batch_size`` rows: the helper has no part.
 
-        Whether a product of fewer rows rounds each row as the whole product does is up
-        to the BLAS: measured once, on random numbers, with this model's weights and buffers.
+        Whether a product of fewer rows rounds each row as the whole product does is up to the
+        BLAS: measured once, on random numbers, with this model's weights and buffers. With
+        MKL's AVX-512 kernels every product splits exactly; with its AVX2 kernels all but the
+        two heads' (500 -> 20) do, so there the heads take the whole batch.
         """
-        if self._split_rows is None:
+        if self._split_plan is None:
             split = SPLIT_ROWS * round(self.batch_size / (2 * SPLIT_ROWS))
-            self._split_rows = split if 0 < split < self.batch_size and self._rows_split_exactly(split) else (
-                self.batch_size)
-        return self._split_rows
+            self._split_plan = (self.batch_size, False)
+            if 0 < split < self.batch_size:
+                for code_whole in (False, True):
+                    if self._rows_split_exactly(split, code_whole):
+                        self._split_plan = (split, code_whole)
+                        break
+        return self._split_plan
 
-    def _rows_split_exactly(self, split: int) -> bool:
+    def _rows_split_exactly(self, split: int, code_whole: bool) -> bool:
         generator = torch.Generator().manual_seed(0)
         pixels = torch.randint(0, 256, self.x.shape, generator=generator, dtype=torch.uint8)
         eps = torch.randn(self.z.shape, generator=generator)
         outputs = [self.x, *self.pre.values(), *self.out.values(), self.mean, self.scale, self.z, self.logits]
         self._forward(self.x, eps, 0, self.batch_size, pixels)
         whole = [t.clone() for t in outputs]
-        self._forward(self.x, eps, 0, split, pixels)
-        self._forward(self.x, eps, split, self.batch_size, pixels)
+        for t in outputs:
+            t.fill_(float("nan"))  # a row that the split leaves unwritten cannot pass
+        self._split_forward(self.x, eps, split, code_whole, _INLINE, pixels)
         return all(torch.equal(a, b) for a, b in zip(whole, outputs))
+
+    def _split_forward(self, x: torch.Tensor, eps: torch.Tensor, split: int, code_whole: bool, side,
+                       pixels=None) -> None:
+        """The forward pass with rows ``split:`` handed to ``side`` (see ``_split``)."""
+        b = self.batch_size
+        if code_whole:
+            side.run(self._encode, x, split, b, pixels)
+            self._encode(x, 0, split, pixels)
+            side.wait()
+            self._code(eps, 0, b)
+            side.run(self._decode, split, b)
+            self._decode(0, split)
+        else:
+            side.run(self._forward, x, eps, split, b, pixels)
+            self._forward(x, eps, 0, split, pixels)
+        side.wait()
 
     def _can_update(self) -> bool:
         if self.optimizer is None or adam_why_not(self.optimizer, self.parameters) is not None:
@@ -360,11 +399,11 @@ class FastStep:
     def _step(self, x: torch.Tensor, eps: torch.Tensor, kl_weight: float, side, update: bool, pixels=None) -> None:
         """The step's operations; ``side.run`` hands what is off the backward chain to the helper."""
         # The forward pass: rows are independent, so each thread takes about half of the batch.
-        split = self.batch_size if side is _INLINE else self._split()
+        split, code_whole = (self.batch_size, False) if side is _INLINE else self._split()
         if split < self.batch_size:
-            side.run(self._forward, x, eps, split, self.batch_size, pixels)
-        self._forward(x, eps, 0, split, pixels)
-        side.wait()
+            self._split_forward(x, eps, split, code_whole, side, pixels)
+        else:
+            self._forward(x, eps, 0, self.batch_size, pixels)
         mean, scale = self.mean, self.scale
         std = scale if self.head == "sigma" else self.std
         # The loss values, on the helper; Adam's updates wait for their verdict.
