@@ -15,7 +15,11 @@ export VAEKIT_DATA ?= $(CURDIR)/data
 
 install: $(STAMP)
 
+# A new environment takes about 6 GB (PyTorch's CUDA build): said at once, before pip runs out of room.
 $(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
+	sys.exit(f'make: {free:.1f} GB free here; a new .venv needs about 7 GB. Free some space and run it again.') \
+	if free < 7 else None"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@

@@ -1,6 +1,6 @@
 """Where a training step of the seed model goes, part by part, and what each idea for vaekit/fastpath.py saves.
 
-    python benchmarks/bench_step_parts.py            # 1 thread, about a minute
+    python benchmarks/bench_step_parts.py            # 1 thread, about two minutes
 
 Each part is timed in CPU time (user + system of this process), the best of
 several repetitions of many calls: on a shared machine that is far steadier
@@ -18,6 +18,12 @@ Ideas (the same mathematics; "exact" = the same float32 results as autograd):
   torch.compile of the autograd step             Inductor fuses the elementwise work into generated C++
                                                  (needs a C++ compiler; the compile time is reported);
                                                  not exact (fused kernels round differently)
+
+Then the limits (issue 14): the seed's TF1 code's step (its child process's CPU
+time, alternated with vaekit's step), the machine's fp32 peak at 1 and 2 threads,
+and the floor that the parts above set for any step built from the same kernels
+(the products as MKL runs them, the element-wise kernels, Adam), against the
+issue's targets: 1.3x the TF1 step, and 0.7 of the fp32 peak.
 """
 
 from __future__ import annotations
@@ -116,19 +122,22 @@ def parts(images: torch.Tensor) -> dict:
         p.grad = torch.randn_like(p)
     out["fused Adam over 1.32 M parameters"] = (cpu_us(optimizer.step, 20, 5), "")
 
-    batches = [b.float() / 255 if b.dtype == torch.uint8 else b for b in images.split(B)]
+    pixels = list(images.split(B))  # uint8, as the trainer hands them to the hand-written step
+    batches = [b.float() / 255 if b.dtype == torch.uint8 else b for b in pixels]
     eps = torch.randn(B, 20, generator=g)
     hand_model = vaekit.build("seed", seed=0)
-    hand, hand_opt = FastStep(hand_model, B), torch.optim.Adam(hand_model.parameters(), fused=True)
+    hand_opt = torch.optim.Adam(hand_model.parameters(), fused=True)
+    hand = FastStep(hand_model, B, hand_opt)  # applies Adam itself once Adam has made its first step
     auto_model = vaekit.build("seed", seed=0)
     auto_opt = torch.optim.Adam(auto_model.parameters(), fused=True)
     it = {"hand": 0, "auto": 0}
 
     def hand_step():
-        batch = batches[it["hand"] % len(batches)]
+        batch = pixels[it["hand"] % len(pixels)]
         it["hand"] += 1
         hand.step(batch, eps).tolist()
-        hand_opt.step()
+        if not hand.updated:
+            hand_opt.step()
 
     def auto_step():
         batch = batches[it["auto"] % len(batches)]
@@ -172,7 +181,73 @@ def parts(images: torch.Tensor) -> dict:
     for name, step in steps.items():
         note = compiled_note if name.startswith("whole step: torch.compile") else ""
         out[name] = (min(out[name]) if step is not None else float("nan"), note)
-    return out
+    return out, hand_step
+
+
+# The parts that every exact step computes: the products, the rows marked "kept", and Adam.
+FLOOR_PARTS = (
+    "matrix products (6 layers + 2 heads, forward and backward)",
+    "ELU forward, x 4",
+    "ELU derivative from the pre-activation (autograd's), x 4",
+    "reconstruction loss: BCE-with-logits per pixel, summed (model.py's)",
+    "d logits = sigmoid(logits) - x",
+    "fused Adam over 1.32 M parameters",
+)
+FLOPS_PER_STEP = 7.10e6 * B  # FlopCounterMode's count, as bench_speed.py reports it
+
+
+def limits(parts: dict, hand_step, tf_python: str | None, rounds: int, steps: int) -> dict:
+    """The issue's targets against TF1's step, the fp32 peak and the floor the parts set, in CPU ms a step."""
+    from bench_speed import PeakMatmul, cpu_seconds
+
+    threads = torch.get_num_threads()
+    peaks = {}
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        peaks[n] = max(PeakMatmul(torch.float32, repeats=3).run(0) for _ in range(3))
+    torch.set_num_threads(threads)
+
+    class Hand:  # SeedTF1's interface: run(steps) -> seconds; CPU time is this process's
+        process = None
+
+        def run(self, steps: int) -> float:
+            start = time.perf_counter()
+            for _ in range(steps):
+                hand_step()
+            return time.perf_counter() - start
+
+    contenders = {"vaekit": Hand()}
+    if tf_python:
+        from bench_tf1 import SeedTF1
+
+        contenders["seed TF1"] = SeedTF1(tf_python, threads)
+    cpu_ms: dict[str, list[float]] = {name: [] for name in contenders}
+    try:
+        for contender in contenders.values():
+            contender.run(steps)  # warm-up
+        for _ in range(rounds):  # alternated: both see the machine as it is
+            for name, contender in contenders.items():
+                before = cpu_seconds(contender)
+                contender.run(steps)
+                cpu_ms[name].append(1e3 * (cpu_seconds(contender) - before) / steps)
+    finally:
+        if tf_python:
+            contenders["seed TF1"].close()
+
+    products = parts[FLOOR_PARTS[0]][0] / 1e3
+    floor = sum(parts[name][0] for name in FLOOR_PARTS) / 1e3
+    result = {
+        "threads": threads,
+        "tensorflow": contenders["seed TF1"].version if tf_python else None,
+        "peak_gflops": {str(n): v for n, v in peaks.items()},
+        "cpu_ms": {name: benchlib.spread(v) for name, v in cpu_ms.items()},
+        "floor_ms": floor,
+        "floor_with_products_at_peak_ms": floor - products + 1e3 * FLOPS_PER_STEP / (peaks[1] * 1e9),
+        "seventy_percent_of_peak_ms": {str(n): 1e3 * FLOPS_PER_STEP / (0.7 * v * 1e9) for n, v in peaks.items()},
+    }
+    if tf_python:
+        result["tf1_over_1_3_ms"] = min(cpu_ms["seed TF1"]) / 1.3
+    return result
 
 
 def markdown(results: dict) -> str:
@@ -186,18 +261,57 @@ def markdown(results: dict) -> str:
     ]
     for name, (us, note) in results["parts"].items():
         lines.append(f"| {name} | {us:,.0f} | {note} |")
+    if "limits" in results:
+        lines += limits_markdown(results["limits"])
     return "\n".join(lines) + "\n"
+
+
+def limits_markdown(limit: dict) -> list[str]:
+    peaks, seventy = limit["peak_gflops"], limit["seventy_percent_of_peak_ms"]
+    tf1 = f"; seed TF1: TensorFlow {limit['tensorflow']} in its own process" if limit["tensorflow"] else ""
+    lines = [
+        "",
+        f"## Issue 14's targets against what these kernels allow ({limit['threads']} PyTorch thread(s))",
+        "",
+        f"Whole steps: CPU ms a step, best [median] of rounds alternated in one run{tf1}. fp32 peak "
+        f"(square products): {peaks['1']:.0f} GFLOP/s on 1 thread, {peaks['2']:.0f} on 2. The floor adds up "
+        "the parts above that every exact step computes; on 2 threads it is half that, as if split perfectly.",
+        "",
+        "| | ms a step |",
+        "|---|---|",
+    ]
+    for name, row in limit["cpu_ms"].items():
+        lines.append(f"| {name}, whole step (CPU) | {row['min']:.2f} [{row['median']:.2f}] |")
+    if "tf1_over_1_3_ms" in limit:
+        lines.append(f"| target: 1.3x the seed TF1 step (CPU) | {limit['tf1_over_1_3_ms']:.2f} |")
+    lines += [
+        f"| target: 0.7 of the fp32 peak, 1 thread | {seventy['1']:.2f} |",
+        f"| target: 0.7 of the fp32 peak, 2 threads (wall) | {seventy['2']:.2f} |",
+        f"| floor: products as MKL runs them + element-wise kernels + Adam (CPU) | {limit['floor_ms']:.2f} |",
+        f"| floor on 2 threads (wall) | {limit['floor_ms'] / 2:.2f} |",
+        f"| the floor with every product at the fp32 peak (CPU) | {limit['floor_with_products_at_peak_ms']:.2f} |",
+    ]
+    return lines
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="default: %(default)s")
     parser.add_argument("--name", default="step_parts", help="results file name (default: %(default)s)")
+    parser.add_argument("--tf-python", default=os.environ.get("TF_PYTHON", ".tfvenv/bin/python"),
+                        help="the TF venv's python; the seed TF1 step is left out if it does not exist")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of whole steps (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=100, help="steps a round (default: %(default)s)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     machine = benchlib.machine_info()
     images = vaekit.load_mnist(train_limit=3000, test_limit=1).train_images
-    results = {"machine": machine, "parts": parts(images)}
+    found, hand_step = parts(images)
+    tf_python = args.tf_python if Path(args.tf_python).exists() else None
+    if tf_python is None:
+        print(f"no {args.tf_python}: the seed TF1 step is left out (make bench-tf1 builds its venv)")
+    results = {"machine": machine, "parts": found,
+               "limits": limits(found, hand_step, tf_python, args.rounds, args.steps)}
     json_path, md_path = benchlib.write_results(args.name, results, markdown)
     print(md_path.read_text())
     print(f"written {json_path} and {md_path}")

@@ -58,6 +58,11 @@ def peak_rss_mb() -> float | None:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
+# Environment variables that hold a library to fewer instructions than the CPU has (a run made
+# "as an AVX2 machine"): the results record them, since the command line does not show them.
+ISA_SETTINGS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+
+
 def machine_info() -> dict:
     import torchvision
 
@@ -73,6 +78,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "load_average_at_start": load_average(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "isa_settings": {name: os.environ[name] for name in ISA_SETTINGS if name in os.environ},
     }
 
 
@@ -91,6 +97,8 @@ def machine_lines(machine: dict) -> list[str]:
         f"- Date: {machine['date_utc']}; command: `{machine['command']}`",
         f"- Machine: {machine['cpu']} ({', '.join(machine['cpu_features']) or 'no AVX-512'}), "
         f"{machine['logical_cpus']} logical CPUs, {machine['torch_threads']} PyTorch threads",
+        *([f"- Held to fewer instructions: {', '.join(f'{k}={v}' for k, v in machine['isa_settings'].items())}"]
+          if machine.get("isa_settings") else []),
         f"- Versions: Python {machine['python']}, torch {machine['torch']}, torchvision {machine['torchvision']}",
         f"- Load average (1, 5, 15 min) at start {machine['load_average_at_start']}, "
         f"at end {machine.get('load_average_at_end')}: the machine is shared, so compare within a run",
