@@ -1,6 +1,6 @@
 """Where a training step of the seed model goes, part by part, and what each idea for vaekit/fastpath.py saves.
 
-    python benchmarks/bench_step_parts.py            # 1 thread, about two minutes
+    python benchmarks/bench_step_parts.py            # 1 thread, about a minute
 
 Each part is timed in CPU time (user + system of this process), the best of
 several repetitions of many calls: on a shared machine that is far steadier

@@ -232,7 +232,6 @@ def test_switching_between_one_thread_and_two_changes_no_bit(small_mnist, monkey
     assert all(torch.equal(p, q) for p, q in zip(one.model.parameters(), mixed.model.parameters()))
 
 
-
 def test_the_heads_can_take_the_whole_batch_between_split_halves(small_mnist, monkeypatch):
     # Where the BLAS rounds the heads' small products differently by rows (MKL's AVX2 kernels), the
     # heads and the code take the whole batch on one thread between the halves: still bit for bit.
