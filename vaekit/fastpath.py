@@ -189,7 +189,7 @@ class FastStep:
         self.mean, self.scale, self.std, self.z = (buffer(b, latent) for _ in range(4))
         self.logits = buffer(b, model.config.input_size)
         self.x = buffer(b, model.config.input_size)  # uint8 pixels as floats in [0, 1]
-        # Backward: one gradient buffer per layer width, reused from layer to layer.
+        # Backward: each hidden layer's output and pre-activation gradients; the logits', the code's.
         self.d_out = {layer: buffer(b, layer.out_features) for layer in self.encoder + self.decoder[:-1]}
         self.d_pre = {layer: buffer(b, layer.out_features) for layer in self.encoder + self.decoder[:-1]}
         self.d_logits = buffer(b, model.config.input_size)
@@ -489,7 +489,7 @@ _INLINE = _Inline()
 
 
 class _Helper:
-    """A second thread for the step's side work; the step's own thread shares what is left when it waits."""
+    """A second thread for the step's side work, done in the order handed over; ``wait`` waits for all of it."""
 
     def __init__(self):
         self._work = _Work()
